@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import cast
+
+from media_gateway.core.migrations import SCHEMA_OWNERS
+from media_gateway.core.settings import SERVICE_NAMES, ServiceName, Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="media-gateway",
+        description="Media Gateway: what should I watch tonight, and where? Configure with MG_* variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run every service in one process (embedded PostgreSQL/Valkey if no URLs)")
+    up.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
+
+    serve = sub.add_parser("serve", help="run one service (the container entry point)")
+    serve.add_argument("name", choices=SERVICE_NAMES)
+    serve.add_argument("--port", type=int, help="overrides MG_PORTS__<NAME>")
+    serve.add_argument("--host", help="overrides MG_HOST")
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--schema", action="append", choices=sorted(SCHEMA_OWNERS), help="only these schemas")
+    migrate.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+
+    # Imported late: `--help` should not pay for loading every service.
+    from media_gateway import runner
+
+    if args.command == "up":
+        return runner.up(settings)
+    if args.command == "serve":
+        return runner.serve(settings, cast(ServiceName, args.name), args.port)
+    if args.command == "migrate":
+        return runner.migrate(settings, args.schema)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

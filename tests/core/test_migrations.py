@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import asyncpg
+
+from media_gateway.core.migrations import SCHEMA_OWNERS, run_migrations
+from media_gateway.core.settings import Settings
+from tests.conftest import ADMIN_DSN, TEST_DATABASE
+
+
+async def _versions(conn: asyncpg.Connection) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'"
+    )
+    out = {}
+    for row in rows:
+        schema = row["table_schema"]
+        out[schema] = await conn.fetchval(f'SELECT version_num FROM "{schema}".alembic_version')
+    return out
+
+
+async def test_each_schema_has_its_own_history_and_rerun_is_a_no_op(migrated_settings: Settings) -> None:
+    conn = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{TEST_DATABASE}")
+    try:
+        first = await _versions(conn)
+        assert set(first) == set(SCHEMA_OWNERS)
+        assert all(version == f"{schema}_0001" for schema, version in first.items())
+        await run_migrations(migrated_settings)
+        assert await _versions(conn) == first
+    finally:
+        await conn.close()
