@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -72,8 +72,3 @@ async def _flush_redis_prefix() -> AsyncIterator[None]:
             await client.delete(*keys)
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-def tmp_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    yield tmp_path_factory.mktemp("mgdata")

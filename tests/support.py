@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -37,3 +39,13 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def world_traversable_dir(prefix: str) -> Path:
+    """A fresh temporary directory others may enter.
+
+    Not tmp_path: pytest makes /tmp/pytest-of-root 0700, and as root the embedded PostgreSQL runs as
+    `nobody`, who could not enter it."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path

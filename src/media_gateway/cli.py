@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="overrides MG_HOST")
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("--schema", action="append", choices=sorted(SCHEMA_OWNERS), help="only these schemas")
+    migrate.add_argument(
+        "--schema", action="append", choices=sorted(SCHEMA_OWNERS), help="only these schemas"
+    )
     migrate.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
     return parser
 

@@ -129,7 +129,8 @@ async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVIC
                 asyncio.create_task(server.serve(sockets=[sock]), name=f"serve-{service}")
                 for server, sock, service in zip(servers, sockets, services, strict=True)
             ]
-            while not all(s.started for s in servers) and not any(t.done() for t in tasks):
+            # uvicorn exposes `started` only as a flag, so it is polled.
+            while not all(s.started for s in servers) and not any(t.done() for t in tasks):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             if all(s.started for s in servers):
                 print(_banner(settings, services, time.perf_counter() - started), flush=True)
@@ -141,7 +142,9 @@ async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVIC
                 server.should_exit = True
             results = await asyncio.gather(*tasks, return_exceptions=True)
             failed = [
-                (service, r) for service, r in zip(services, results, strict=True) if isinstance(r, BaseException)
+                (service, r)
+                for service, r in zip(services, results, strict=True)
+                if isinstance(r, BaseException)
             ]
             for service, err in failed:
                 logger.error("service %s stopped with %r", service, err)

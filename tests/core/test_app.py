@@ -40,24 +40,27 @@ async def test_every_service_is_live_ready_and_exposes_metrics(
     gateway_port = free_port()
     settings = make_settings(ports={"gateway": gateway_port})
     app = app_factory(service)(settings)  # type: ignore[arg-type]
-    async with serving(app_factory("gateway")(settings), port=gateway_port), serving(app) as url:
-        async with httpx.AsyncClient(base_url=url) as client:
-            live = await client.get("/health/live")
-            assert live.status_code == 200
-            assert live.json() == {"status": "ok", "service": service}
+    async with (
+        serving(app_factory("gateway")(settings), port=gateway_port),
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        live = await client.get("/health/live")
+        assert live.status_code == 200
+        assert live.json() == {"status": "ok", "service": service}
 
-            ready = await client.get("/health/ready")
-            assert ready.status_code == 200, ready.text
-            body = ready.json()
-            assert body["status"] == "ready"
-            assert body["checks"]["postgres"]["status"] == "ok"
-            assert body["checks"]["redis"]["status"] == "ok"
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["status"] == "ready"
+        assert body["checks"]["postgres"]["status"] == "ok"
+        assert body["checks"]["redis"]["status"] == "ok"
 
-            metrics = await client.get("/metrics")
-            assert metrics.status_code == 200
-            assert "mg_http_requests_total" in metrics.text
-            assert f'service="{service}"' in metrics.text
-            assert 'route="/health/ready"' in metrics.text
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 200
+        assert "mg_http_requests_total" in metrics.text
+        assert f'service="{service}"' in metrics.text
+        assert 'route="/health/ready"' in metrics.text
 
 
 async def test_ready_is_503_naming_postgres_when_the_database_is_down(test_database: str) -> None:
@@ -139,7 +142,9 @@ async def test_wrong_method_is_a_problem_json_405(probe_url: str) -> None:
     ("payload", "bad_field"),
     [({"name": "", "times": 1}, "name"), ({"name": "ann", "times": 9}, "times"), ({"name": "ann"}, "times")],
 )
-async def test_invalid_body_is_a_problem_json_422(probe_url: str, payload: dict[str, object], bad_field: str) -> None:
+async def test_invalid_body_is_a_problem_json_422(
+    probe_url: str, payload: dict[str, object], bad_field: str
+) -> None:
     async with httpx.AsyncClient(base_url=probe_url) as client:
         response = await client.post("/greet", json=payload)
     assert response.status_code == 422
@@ -179,7 +184,9 @@ async def test_request_id_is_echoed_minted_and_logged(
         unsafe = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith spaces"})
         with caplog.at_level(logging.INFO, logger="tests.probe"):
             caplog.handler.addFilter(RequestIdFilter())
-            await client.post("/greet", json={"name": "ann", "times": 1}, headers={"X-Request-ID": "log-me-1"})
+            await client.post(
+                "/greet", json={"name": "ann", "times": 1}, headers={"X-Request-ID": "log-me-1"}
+            )
     assert given.headers["x-request-id"] == "req-abc.123"
     assert len(minted.headers["x-request-id"]) == 32
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
