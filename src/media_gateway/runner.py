@@ -7,16 +7,19 @@ import contextlib
 import errno
 import importlib
 import logging
+import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
-from media_gateway.core.embedded import EmbeddedStack
+from media_gateway.core.embedded import EmbeddedServerError, EmbeddedStack
 from media_gateway.core.logging import configure_logging
 from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import SERVICE_NAMES, ServiceName, Settings
@@ -102,83 +105,137 @@ def _redact(url: str) -> str:
     return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
 
 
-async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVICE_NAMES) -> None:
-    started = time.perf_counter()
-    sockets = []
+class ServiceFailedError(RuntimeError):
+    pass
+
+
+def _bind_all(settings: Settings, ports: dict[ServiceName, int]) -> list[socket.socket]:
+    sockets: list[socket.socket] = []
     try:
-        for service in services:
-            sockets.append(bind_socket(settings.host, settings.ports.of(service), service))
+        for service, port in ports.items():
+            sockets.append(bind_socket(settings.host, port, service))
     except PortInUseError:
         for sock in sockets:
             sock.close()
         raise
+    return sockets
 
-    stop = asyncio.Event()
+
+async def _serve_apps(
+    settings: Settings,
+    ports: dict[ServiceName, int],
+    sockets: list[socket.socket],
+    stop: asyncio.Event,
+    on_started: Callable[[], None],
+) -> None:
+    """Serve the apps on their bound sockets until `stop` is set or one of them fails."""
+    services = list(ports)
+    servers = [
+        _SharedSignalServer(_uvicorn_config(app_factory(s)(settings), settings, ports[s])) for s in services
+    ]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]), name=f"serve-{service}")
+        for server, sock, service in zip(servers, sockets, services, strict=True)
+    ]
+    # uvicorn exposes `started` only as a flag, so it is polled.
+    while not all(s.started for s in servers) and not any(t.done() for t in tasks):  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if all(s.started for s in servers):
+        on_started()
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    # A server that ended before we asked it to failed to start (uvicorn logs why) or crashed.
+    failed = [service for service, task in zip(services, tasks, strict=True) if task.done()]
+    for server in servers:
+        server.should_exit = True
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for service, result in zip(services, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.error("service %s stopped with %r", service, result)
+    if failed and not stop.is_set():
+        raise ServiceFailedError(f"{', '.join(failed)} stopped unexpectedly; see the log above")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event, force: Callable[[], None]) -> Iterator[None]:
+    """First SIGINT/SIGTERM: graceful stop. A second one: stop without waiting for open requests."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
+    def on_signal() -> None:
+        if stop.is_set():
+            force()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     try:
-        async with EmbeddedStack(settings):
-            await run_migrations(settings)
-            servers = [
-                _SharedSignalServer(_uvicorn_config(app_factory(s)(settings), settings, settings.ports.of(s)))
-                for s in services
-            ]
-            tasks = [
-                asyncio.create_task(server.serve(sockets=[sock]), name=f"serve-{service}")
-                for server, sock, service in zip(servers, sockets, services, strict=True)
-            ]
-            # uvicorn exposes `started` only as a flag, so it is polled.
-            while not all(s.started for s in servers) and not any(t.done() for t in tasks):  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if all(s.started for s in servers):
-                print(_banner(settings, services, time.perf_counter() - started), flush=True)
-                logger.info("all services started", extra={"services": list(services)})
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            for server in servers:
-                server.should_exit = True
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            failed = [
-                (service, r)
-                for service, r in zip(services, results, strict=True)
-                if isinstance(r, BaseException)
-            ]
-            for service, err in failed:
-                logger.error("service %s stopped with %r", service, err)
-            if failed and not stop.is_set():
-                raise RuntimeError(f"service {failed[0][0]} failed to start or crashed")
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVICE_NAMES) -> None:
+    started = time.perf_counter()
+    ports = {s: settings.ports.of(s) for s in services}
+    sockets = _bind_all(settings, ports)
+    stop = asyncio.Event()
+
+    def banner() -> None:
+        print(_banner(settings, services, time.perf_counter() - started), flush=True)
+        logger.info("all services started", extra={"services": list(services)})
+
+    try:
+        with _stop_on_signals(stop, force=lambda: os._exit(130)):
+            async with EmbeddedStack(settings):
+                await run_migrations(settings)
+                if not stop.is_set():
+                    await _serve_apps(settings, ports, sockets, stop, banner)
+    finally:
         for sock in sockets:
             sock.close()
     logger.info("stopped cleanly")
 
 
-def up(settings: Settings) -> int:
-    configure_logging(settings.log_level, settings.log_json)
+async def serve_one(settings: Settings, service: ServiceName, port: int) -> None:
+    sockets = _bind_all(settings, {service: port})
+    stop = asyncio.Event()
     try:
-        _run(run_stack(settings))
+        with _stop_on_signals(stop, force=lambda: os._exit(130)):
+            await _serve_apps(
+                settings,
+                {service: port},
+                sockets,
+                stop,
+                lambda: logger.info("%s listening on %s:%d", service, settings.host, port),
+            )
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _run_cli(coro: Coroutine[Any, Any, None]) -> int:
+    """Run a command; failures a user can act on are one clear line on stderr, not a traceback."""
+    try:
+        uvloop.run(coro)
     except PortInUseError as exc:
         print(f"media-gateway: {exc}", file=sys.stderr)
         return 2
+    except (EmbeddedServerError, ServiceFailedError) as exc:
+        print(f"media-gateway: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def up(settings: Settings) -> int:
+    configure_logging(settings.log_level, settings.log_json)
+    return _run_cli(run_stack(settings))
 
 
 def serve(settings: Settings, service: ServiceName, port: int | None = None) -> int:
     configure_logging(settings.log_level, settings.log_json)
-    port = port or settings.ports.of(service)
-    try:
-        sock = bind_socket(settings.host, port, service)
-    except PortInUseError as exc:
-        print(f"media-gateway: {exc}", file=sys.stderr)
-        return 2
-    server = uvicorn.Server(_uvicorn_config(app_factory(service)(settings), settings, port))
-    _run(server.serve(sockets=[sock]))
-    return 0
+    return _run_cli(serve_one(settings, service, port or settings.ports.of(service)))
 
 
 def migrate(settings: Settings, schemas: list[str] | None = None) -> int:
@@ -188,11 +245,4 @@ def migrate(settings: Settings, schemas: list[str] | None = None) -> int:
         async with EmbeddedStack(settings):
             await run_migrations(settings, schemas)
 
-    _run(_migrate())
-    return 0
-
-
-def _run(coro: object) -> None:
-    import uvloop
-
-    uvloop.run(coro)  # type: ignore[arg-type]
+    return _run_cli(_migrate())

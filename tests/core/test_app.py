@@ -194,3 +194,29 @@ async def test_request_id_is_echoed_minted_and_logged(
     line = JsonFormatter().format(record)
     assert '"request_id":"log-me-1"' in line
     assert '"msg":"greeting ann"' in line
+
+
+async def test_request_id_travels_from_the_gateway_to_the_services_it_calls(
+    migrated_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from media_gateway.core.logging import RequestIdFilter
+
+    ports = {name: free_port() for name in SERVICE_NAMES}
+    settings = make_settings(ports=ports)
+    caplog.handler.addFilter(RequestIdFilter())
+    with caplog.at_level(logging.DEBUG, logger="media_gateway.access"):
+        async with (
+            serving(app_factory("gateway")(settings), port=ports["gateway"]) as gateway_url,
+            serving(app_factory("sona")(settings), port=ports["sona"]),
+            httpx.AsyncClient(base_url=gateway_url) as client,
+        ):
+            response = await client.get("/health/aggregate", headers={"X-Request-ID": "trace-4242"})
+    assert response.headers["x-request-id"] == "trace-4242"
+    seen_by_sona = [
+        r
+        for r in caplog.records
+        if r.name == "media_gateway.access" and getattr(r, "service", None) == "sona"
+    ]
+    assert [(r.getMessage(), r.request_id) for r in seen_by_sona] == [  # type: ignore[attr-defined]
+        ("GET /health/ready 200", "trace-4242")
+    ]

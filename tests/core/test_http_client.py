@@ -24,13 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from media_gateway.core.http import (
-    BreakerState,
-    CircuitBreaker,
-    CircuitOpenError,
-    HttpClientFactory,
-    ServiceClient,
-)
+from media_gateway.core.breaker import BreakerState, CircuitBreaker, CircuitOpenError
+from media_gateway.core.http import HttpClientFactory, ServiceClient
 from media_gateway.core.request_id import request_id_var
 from media_gateway.core.settings import HttpClientSettings, Settings
 

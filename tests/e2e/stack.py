@@ -25,6 +25,7 @@ class StackProcess:
     data_dir: Path
     ports: dict[str, int]
     embedded_ports: dict[str, int]
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     log_path: Path = field(init=False)
 
@@ -32,11 +33,12 @@ class StackProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-up.log"
 
     @classmethod
-    def fresh(cls, data_dir: Path) -> StackProcess:
+    def fresh(cls, data_dir: Path, extra_env: dict[str, str] | None = None) -> StackProcess:
         return cls(
             data_dir=data_dir,
             ports={name: free_port() for name in SERVICE_NAMES},
             embedded_ports={"postgres": free_port(), "redis": free_port()},
+            extra_env=extra_env or {},
         )
 
     def env(self) -> dict[str, str]:
@@ -47,22 +49,24 @@ class StackProcess:
         env["MG_EMBEDDED__REDIS_PORT"] = str(self.embedded_ports["redis"])
         for name, port in self.ports.items():
             env[f"MG_PORTS__{name.upper()}"] = str(port)
+        env.update(self.extra_env)
         return env
 
-    def start(self) -> None:
-        log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [CLI, "up"], env=self.env(), stdout=log, stderr=subprocess.STDOUT, text=True
-        )
+    def start(self, *args: str) -> None:
+        """`media-gateway up`, or another subcommand given as `args`."""
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [CLI, *(args or ("up",))], env=self.env(), stdout=log, stderr=subprocess.STDOUT, text=True
+            )
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def wait_ready(self, timeout: float = 90.0) -> float:
+    def wait_ready(self, timeout: float = 90.0, services: tuple[str, ...] = SERVICE_NAMES) -> float:
         """Seconds until every service answers 200 on /health/ready."""
         assert self.process is not None
         started = time.perf_counter()
-        pending = set(SERVICE_NAMES)
+        pending = set(services)
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 if self.process.poll() is not None:

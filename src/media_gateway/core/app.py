@@ -15,7 +15,7 @@ from media_gateway.core.db import make_engine, make_sessionmaker, ping
 from media_gateway.core.errors import install_problem_handlers
 from media_gateway.core.health import DependencyCheck, health_router
 from media_gateway.core.http import HttpClientFactory
-from media_gateway.core.metrics import HttpMetrics, MetricsMiddleware, metrics_router
+from media_gateway.core.metrics import HttpMetrics, RequestTelemetryMiddleware, metrics_router
 from media_gateway.core.redis import make_redis
 from media_gateway.core.request_id import RequestIdMiddleware
 from media_gateway.core.settings import ServiceName, Settings
@@ -97,6 +97,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     # Added last so it runs first: the request id must exist before metrics and handlers log.
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(service, registry))
+    app.add_middleware(RequestTelemetryMiddleware, metrics=HttpMetrics(service, registry))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,12 +1,18 @@
-"""Prometheus metrics: one registry per app, since several apps share a process."""
+"""Per-request telemetry: Prometheus metrics (one registry per app, since several apps share a
+process) and one access log line per request."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("media_gateway.access")
+# Probes and scrapes arrive every few seconds; at INFO they would drown the real traffic.
+_QUIET_PREFIXES = ("/health/", "/metrics")
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,7 +36,7 @@ class HttpMetrics:
         self.service = service
 
 
-class MetricsMiddleware:
+class RequestTelemetryMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
@@ -55,9 +61,21 @@ class MetricsMiddleware:
             # The route template, not the raw path, keeps label cardinality bounded.
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
+            elapsed = time.perf_counter() - start
             self.metrics.requests.labels(self.metrics.service, method, template, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, method, template).observe(
-                time.perf_counter() - start
+            self.metrics.latency.labels(self.metrics.service, method, template).observe(elapsed)
+            path: str = scope.get("path", "")
+            access_log.log(
+                logging.DEBUG if path.startswith(_QUIET_PREFIXES) else logging.INFO,
+                "%s %s %d",
+                method,
+                path,
+                status,
+                extra={
+                    "service": self.metrics.service,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
 
 

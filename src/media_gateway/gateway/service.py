@@ -6,7 +6,7 @@ import time
 import httpx
 
 from media_gateway.core.app import ServiceContext
-from media_gateway.core.http import CircuitOpenError
+from media_gateway.core.breaker import CircuitOpenError
 from media_gateway.core.settings import SERVICE_NAMES, ServiceName
 from media_gateway.gateway.schemas import AggregateHealth, UpstreamHealth
 

@@ -1,12 +1,4 @@
-"""The vector index: one `VectorIndex` interface, implemented in-process by qdrant-edge.
-
-Callers speak `VectorPoint`, `VectorFilter` and `VectorHit` only; no qdrant type leaks out.
-
-qdrant-edge is synchronous and, as of qdrant-edge-py 0.9, keeps the GIL while it works (measured:
-a 20k-point upsert stalls other Python threads ~0.4 s, `optimize()` for its whole run). So calls
-go through one worker thread per shard, writes are cut into small batches, and `optimize()` is
-for offline use only (see its docstring).
-"""
+"""The qdrant-edge implementation of `VectorIndex`: in-process shards, one worker thread each."""
 
 from __future__ import annotations
 
@@ -17,33 +9,28 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import numpy as np
 import qdrant_edge as qe
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from media_gateway.core.settings import Settings, VectorSettings
+from media_gateway.core.settings import VectorSettings
+from media_gateway.core.vectors.base import (
+    CONTENT_PAYLOAD_INDEXES,
+    KeywordMatch,
+    PayloadFieldType,
+    VectorDimensionMismatchError,
+    VectorFilter,
+    VectorHit,
+    VectorIndexError,
+    VectorPoint,
+)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("media_gateway.core.vectors")
 
 T = TypeVar("T")
-
-PayloadFieldType = Literal["keyword", "integer", "float", "bool"]
-
-# The filterable fields of the `content` collection (DESIGN §5).
-CONTENT_PAYLOAD_INDEXES: Mapping[str, PayloadFieldType] = {
-    "type": "keyword",
-    "genres": "keyword",
-    "platforms": "keyword",
-    "regions": "keyword",
-    "monetization": "keyword",
-    "year": "integer",
-    "popularity": "float",
-}
 
 _SCHEMA_TYPES: Mapping[PayloadFieldType, qe.PayloadSchemaType] = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -54,82 +41,6 @@ _SCHEMA_TYPES: Mapping[PayloadFieldType, qe.PayloadSchemaType] = {
 
 # Points per engine call: small enough that one call holds the GIL for only a few ms.
 WRITE_BATCH = 256
-
-
-class VectorIndexError(RuntimeError):
-    """The vector index cannot be opened, or the engine rejected an operation."""
-
-
-class VectorDimensionMismatchError(VectorIndexError):
-    """The index on disk stores vectors of another size than the configured embedder makes."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Public data types
-# ---------------------------------------------------------------------------------------------
-
-KeywordMatch = str | int | bool | list[str] | list[int]
-
-
-@dataclass(frozen=True, slots=True)
-class VectorPoint:
-    id: uuid.UUID | str
-    vector: Sequence[float] | NDArray[np.floating[Any]]
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class VectorHit:
-    id: uuid.UUID
-    score: float
-    payload: dict[str, Any]
-
-
-class Range(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    gte: float | None = None
-    gt: float | None = None
-    lte: float | None = None
-    lt: float | None = None
-
-    @model_validator(mode="after")
-    def _has_a_bound(self) -> Range:
-        if self.gte is None and self.gt is None and self.lte is None and self.lt is None:
-            raise ValueError("a range needs at least one of gte, gt, lte, lt")
-        return self
-
-
-class VectorFilter(BaseModel):
-    """Conditions that must all hold.
-
-    - `match`: field equals the value; a list means any of its values (`genres: ["Drama"]` keeps
-      every title that has Drama among its genres).
-    - `exclude`: field equals none of the values.
-    - `ranges`: numeric bounds, e.g. `{"year": Range(gte=1990, lte=1999)}`.
-    - `exclude_ids`: points never returned (the seed title of "more like this", watched titles).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    match: dict[str, KeywordMatch] = {}
-    exclude: dict[str, KeywordMatch] = {}
-    ranges: dict[str, Range] = {}
-    exclude_ids: frozenset[uuid.UUID] = frozenset()
-
-    @field_validator("match", "exclude")
-    @classmethod
-    def _no_empty_any_of(cls, value: dict[str, KeywordMatch]) -> dict[str, KeywordMatch]:
-        for key, wanted in value.items():
-            if not key:
-                raise ValueError("field names must not be empty")
-            if isinstance(wanted, list) and not wanted:
-                # "Any of nothing" would silently match no point; omitting the key is what callers mean.
-                raise ValueError(f"{key}: an empty list matches nothing; omit the field instead")
-        return value
-
-    def is_empty(self) -> bool:
-        return not (self.match or self.exclude or self.ranges or self.exclude_ids)
 
 
 def _match_condition(key: str, wanted: KeywordMatch) -> qe.FieldCondition:
@@ -150,42 +61,6 @@ def to_qdrant_filter(flt: VectorFilter | None) -> qe.Filter | None:
     if flt.exclude_ids:
         must_not.append(qe.HasIdCondition(set(flt.exclude_ids)))
     return qe.Filter(must=must or None, must_not=must_not or None)
-
-
-@runtime_checkable
-class VectorIndex(Protocol):
-    dimension: int
-
-    async def open(self) -> None: ...
-
-    async def upsert(self, points: Sequence[VectorPoint]) -> None: ...
-
-    async def query(
-        self,
-        vector: Sequence[float] | NDArray[np.floating[Any]],
-        limit: int = 10,
-        filter: VectorFilter | None = None,
-        *,
-        offset: int = 0,
-        score_threshold: float | None = None,
-    ) -> list[VectorHit]: ...
-
-    async def delete(self, ids: Iterable[uuid.UUID | str]) -> None: ...
-
-    async def count(self, filter: VectorFilter | None = None) -> int: ...
-
-    async def flush(self) -> None: ...
-
-    async def optimize(self) -> bool:
-        """Build search structures after a bulk load; a no-op where the engine does it itself."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# qdrant-edge
-# ---------------------------------------------------------------------------------------------
 
 
 class _Shard:
@@ -459,15 +334,3 @@ class EdgeVectorIndex:
             handle, self._handle = self._handle, None
             if handle is not None:
                 await asyncio.to_thread(_release, handle)
-
-
-def make_vector_index(
-    settings: Settings,
-    dimension: int,
-    *,
-    payload_indexes: Mapping[str, PayloadFieldType] = CONTENT_PAYLOAD_INDEXES,
-) -> VectorIndex:
-    """The configured index for `settings.vectors.collection`; call `open()` before use."""
-    return EdgeVectorIndex(
-        settings.vectors_path, dimension, settings.vectors, payload_indexes=payload_indexes
-    )
