@@ -72,3 +72,27 @@ async def _flush_redis_prefix() -> AsyncIterator[None]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def scratch_settings() -> AsyncIterator[Settings]:
+    """Settings on a database of their own, migrated, for tests that need an empty catalog."""
+    from media_gateway.core.migrations import run_migrations
+
+    name = f"mg_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    settings = make_settings(
+        database_url=f"{base_dsn}/{name}", redis={"prefix": f"mgtest-{RUN_ID}-{name[-6:]}"}
+    )
+    await run_migrations(settings)
+    yield settings
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

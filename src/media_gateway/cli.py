@@ -29,6 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         "--schema", action="append", choices=sorted(SCHEMA_OWNERS), help="only these schemas"
     )
     migrate.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
+
+    ingest = sub.add_parser("ingest", help="ingest a catalog source or run enrichment, then exit")
+    what = ingest.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--demo", action="store_true", help="the demo catalog (TMDB 5000, generated availability)"
+    )
+    what.add_argument("--file", type=Path, help="a <platform>.jsonl feed file or a directory of them")
+    what.add_argument("--aggregator", action="store_true", help="the configured aggregator API")
+    what.add_argument("--enrich", action="store_true", help="re-embed stale content, update quality scores")
+    ingest.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
     return parser
 
 
@@ -50,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return runner.serve(settings, cast(ServiceName, args.name), args.port)
     if args.command == "migrate":
         return runner.migrate(settings, args.schema)
+    if args.command == "ingest":
+        if args.enrich:
+            return runner.ingest(settings, "enrich")
+        if args.file:
+            return runner.ingest(settings, "file", args.file.resolve())
+        return runner.ingest(settings, "demo" if args.demo else "aggregator")
     return 2
 
 

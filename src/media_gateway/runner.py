@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import importlib
+import json
 import logging
 import os
 import signal
@@ -13,16 +14,20 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import httpx
 import uvicorn
 import uvloop
 from fastapi import FastAPI
 
+from media_gateway.core.admin import ADMIN_TOKEN_FILE, ensure_admin_token
 from media_gateway.core.embedded import EmbeddedServerError, EmbeddedStack
 from media_gateway.core.logging import configure_logging
 from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import SERVICE_NAMES, ServiceName, Settings
+from media_gateway.ingestion import repository as ingestion_repository
 
 logger = logging.getLogger("media_gateway.runner")
 
@@ -91,6 +96,12 @@ def _banner(settings: Settings, services: Sequence[ServiceName], started_in: flo
         lines.append(f"Public API: {settings.service_url('gateway')}  (health: /health/aggregate)")
     if "mcp" in services:
         lines.append(f"MCP (streamable HTTP): {settings.service_url('mcp')}/mcp")
+    lines.append(f"Admin API token: {Path(settings.data_dir) / ADMIN_TOKEN_FILE} (or MG_ADMIN_TOKEN)")
+    if "ingestion" in services and settings.ingestion.demo_on_start:
+        lines.append(
+            "Demo catalog (TMDB 5000 titles, generated availability) loads in the background: "
+            f"GET {settings.service_url('ingestion')}/api/v1/admin/jobs"
+        )
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -176,15 +187,40 @@ def _stop_on_signals(stop: asyncio.Event, force: Callable[[], None]) -> Iterator
             loop.remove_signal_handler(sig)
 
 
+async def _load_demo_catalog(settings: Settings) -> None:
+    """Through the ingestion API, like any operator: a no-op once the demo feeds are consumed."""
+    url = settings.service_url("ingestion") + "/api/v1/admin/ingest"
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            response = await client.post(
+                url,
+                json={"source": "demo"},
+                headers={"Authorization": f"Bearer {settings.admin_token}"},
+            )
+    except httpx.HTTPError as exc:
+        logger.error("could not start the demo catalog ingest: %r", exc)
+        return
+    if response.status_code == 202:
+        logger.info("demo catalog ingest started", extra={"job_id": response.json()["id"]})
+    elif response.status_code != 409:
+        logger.error("demo catalog ingest refused: %s %s", response.status_code, response.text[:300])
+
+
 async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVICE_NAMES) -> None:
     started = time.perf_counter()
     ports = {s: settings.ports.of(s) for s in services}
     sockets = _bind_all(settings, ports)
     stop = asyncio.Event()
+    settings = ensure_admin_token(settings)
+    background: set[asyncio.Task[None]] = set()
 
     def banner() -> None:
         print(_banner(settings, services, time.perf_counter() - started), flush=True)
         logger.info("all services started", extra={"services": list(services)})
+        if "ingestion" in services and settings.ingestion.demo_on_start:
+            task = asyncio.create_task(_load_demo_catalog(settings))
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     try:
         with _stop_on_signals(stop, force=lambda: os._exit(130)):
@@ -236,6 +272,33 @@ def up(settings: Settings) -> int:
 def serve(settings: Settings, service: ServiceName, port: int | None = None) -> int:
     configure_logging(settings.log_level, settings.log_json)
     return _run_cli(serve_one(settings, service, port or settings.ports.of(service)))
+
+
+def ingest(
+    settings: Settings, what: Literal["demo", "file", "aggregator", "enrich"], path: Path | None = None
+) -> int:
+    """Run one job in this process with the ingestion app's own runtime, print its counts, exit."""
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def _ingest() -> None:
+        async with EmbeddedStack(settings):
+            await run_migrations(settings)
+            app = app_factory("ingestion")(settings)
+            async with app.router.lifespan_context(app):
+                jobs = app.state.ctx.extras["jobs"]
+                if what == "enrich":
+                    job = await jobs.start_enrichment()
+                else:
+                    job = await jobs.start_ingest(what, str(path) if path else None, confined=False)
+                await jobs.wait()
+                async with app.state.ctx.engine.connect() as conn:
+                    finished = await ingestion_repository.get_job(conn, job["id"])
+            assert finished is not None
+            print(json.dumps({k: finished[k] for k in ("status", "counts", "error")}, indent=2, default=str))
+            if finished["status"] != "succeeded":
+                raise ServiceFailedError(f"the {what} job failed: {finished['error']}")
+
+    return _run_cli(_ingest())
 
 
 def migrate(settings: Settings, schemas: list[str] | None = None) -> int:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncpg
-
 from alembic.script import ScriptDirectory
 
 from media_gateway.core.migrations import SCHEMA_OWNERS, alembic_config, run_migrations

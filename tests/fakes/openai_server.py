@@ -81,6 +81,7 @@ class FakeOpenAIServer:
         embedding_dimension: int = 64,
         normalized: bool = False,
         shuffle_embeddings: bool = False,
+        reject_inputs_containing: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.embedding_dimension = embedding_dimension
@@ -88,6 +89,9 @@ class FakeOpenAIServer:
         # The real API returns rows in input order but documents `index`; shuffling checks that
         # clients rely on `index`, as the contract says.
         self.shuffle_embeddings = shuffle_embeddings
+        # Lets a test poison one item: the real API answers 400 for a request with an input it
+        # refuses (too long, flagged), which fails the whole request.
+        self.reject_inputs_containing = reject_inputs_containing
         self._lock = threading.Lock()
         self._state = _State()
         self._server: uvicorn.Server | None = None
@@ -177,6 +181,8 @@ class FakeOpenAIServer:
             or not all(isinstance(text, str) and text for text in inputs)
         ):
             return openai_error(400, "'$.input' is invalid. Please check the API reference.")
+        if self.reject_inputs_containing and any(self.reject_inputs_containing in text for text in inputs):
+            return openai_error(400, "This model's maximum context length was exceeded.")
         data = [
             {
                 "object": "embedding",

@@ -106,7 +106,9 @@ offers = Table(
     CheckConstraint(
         "monetization IN ('subscription', 'free', 'ads', 'rent', 'buy', 'addon')", name="offer_monetization"
     ),
-    UniqueConstraint("platform", "region", "monetization", "platform_content_id", name="offers_platform_item"),
+    UniqueConstraint(
+        "platform", "region", "monetization", "platform_content_id", name="offers_platform_item"
+    ),
     Index("offers_region_platform", "region", "platform"),
     Index("offers_expires_on", "expires_on"),
     Index("offers_available_since", "available_since"),

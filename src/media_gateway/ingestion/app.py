@@ -1,10 +1,80 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
-from media_gateway.core.app import create_service_app
+from media_gateway.core.app import ServiceContext, create_service_app
+from media_gateway.core.embeddings import get_embedder
+from media_gateway.core.errors import ProblemError
+from media_gateway.core.events import make_event_bus
 from media_gateway.core.settings import Settings
+from media_gateway.core.vectors import make_vector_index
+from media_gateway.ingestion.pipeline import IngestionPipeline
+from media_gateway.ingestion.resolution import EntityResolver
+from media_gateway.ingestion.routes import router
+from media_gateway.ingestion.schemas import RawBatch
+from media_gateway.ingestion.service import IngestionJobs
+from media_gateway.ingestion.webhook_routes import router as webhook_router
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
+    """The pipeline and its parts, built once per app and shared by routes, webhooks and jobs."""
+    embedder = get_embedder(ctx.settings)
+    vectors = make_vector_index(ctx.settings, embedder.dimension)
+    await vectors.open()
+    bus = make_event_bus(ctx.settings, ctx.redis)
+    resolver = EntityResolver(ctx.engine, ctx.redis, ctx.settings)
+    await resolver.warm()
+    pipeline = IngestionPipeline(ctx.settings, ctx.engine, resolver, embedder, vectors, bus)
+    jobs = IngestionJobs(ctx.settings, ctx.engine, pipeline)
+
+    async def ingest_webhook_batch(batch: RawBatch) -> dict[str, Any]:
+        report = await pipeline.ingest_batch(batch)
+        return dict(report.counts)
+
+    ctx.extras.update(pipeline=pipeline, jobs=jobs, raw_batch_handler=ingest_webhook_batch)
+    # Events a crash left in the outbox go out now rather than with the next write.
+    await pipeline.relay_outbox()
+    scheduler = asyncio.create_task(_enrichment_schedule(ctx, jobs), name="enrichment-schedule")
+    try:
+        yield
+    finally:
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
+        await jobs.aclose()
+        await vectors.aclose()
+        await embedder.aclose()
+        await bus.aclose()
+
+
+async def _enrichment_schedule(ctx: ServiceContext, jobs: IngestionJobs) -> None:
+    interval = ctx.settings.ingestion.enrichment_interval_sec
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await jobs.start_enrichment()
+        except ProblemError as exc:
+            logger.info("scheduled enrichment skipped: %s", exc.detail)
+        except Exception:
+            logger.exception("scheduled enrichment could not start")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app("ingestion", settings or Settings())
+    return create_service_app(
+        "ingestion",
+        settings or Settings(),
+        routers=[router, webhook_router],
+        lifespan_parts=[ingestion_runtime],
+    )

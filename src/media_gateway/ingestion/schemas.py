@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,3 +16,41 @@ class RawBatch(BaseModel):
     platform: str
     records: list[dict[str, Any]] = Field(max_length=10_000)
     cursor: str | None = None
+
+
+class IngestRequest(BaseModel):
+    source: Literal["demo", "file", "aggregator"]
+    # For `file`: a path inside `<data dir>/feeds`.
+    path: str | None = Field(default=None, max_length=500)
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    source: str | None
+    status: str
+    counts: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class MappingOut(BaseModel):
+    id_type: str
+    external_id: str
+    entity_id: uuid.UUID
+    confidence: float
+    method: str
+    updated_at: datetime
+
+
+class CatalogStats(BaseModel):
+    titles: int
+    offers: int
+    titles_by_platform: dict[str, int]
+    vectors: int
+    notice: str = (
+        "Demo data: titles from TMDB 5000 (this product uses TMDB data but is not endorsed or "
+        "certified by TMDB); availability, prices and platform ids are generated."
+    )

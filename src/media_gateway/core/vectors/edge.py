@@ -304,6 +304,24 @@ class EdgeVectorIndex:
             VectorHit(id=_hit_id(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in scored
         ]
 
+    async def replace_payloads(self, payloads: Mapping[uuid.UUID | str, Mapping[str, Any]]) -> None:
+        """Overwrite the payload of existing points, keeping their vectors (no re-embedding)."""
+        operations = [
+            qe.UpdateOperation.overwrite_payload([_point_id(point_id)], dict(payload))
+            for point_id, payload in payloads.items()
+        ]
+
+        def apply(chunk: list[qe.UpdateOperation]) -> Callable[[qe.EdgeShard], None]:
+            def run(shard: qe.EdgeShard) -> None:
+                for operation in chunk:
+                    shard.update(operation)
+
+            return run
+
+        # Chunked like upserts: the engine holds the GIL while it works.
+        for start in range(0, len(operations), WRITE_BATCH):
+            await self._call(apply(operations[start : start + WRITE_BATCH]))
+
     async def delete(self, ids: Iterable[uuid.UUID | str]) -> None:
         """Delete points by id; ids that are not in the index are ignored."""
         point_ids: list[qe.PointId] = [_point_id(i) for i in ids]

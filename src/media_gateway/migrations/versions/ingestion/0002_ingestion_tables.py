@@ -1,4 +1,4 @@
-"""Source cursors and job runs.
+"""Source cursors, job runs and the event outbox.
 
 Revision ID: ingestion_0002
 Revises: ingestion_0001
@@ -37,12 +37,23 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         schema="ingestion",
     )
     op.create_index("jobs_created_at", "jobs", ["created_at"], unique=False, schema="ingestion")
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("topic", sa.String(length=120), nullable=False),
+        sa.Column("event", postgresql.JSONB(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+        schema="ingestion",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("outbox", schema="ingestion")
     op.drop_table("jobs", schema="ingestion")
     op.drop_table("source_cursors", schema="ingestion")

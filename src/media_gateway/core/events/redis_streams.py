@@ -1,26 +1,21 @@
-"""Domain events: the `EventBus` interface and its Redis Streams implementation.
+"""`EventBus` on Redis Streams: one stream per topic, consumer groups, XAUTOCLAIM redelivery.
 
-Delivery is at-least-once: a message stays pending in its consumer group until acked, and one left
-unacked longer than `settings.events.redelivery_idle_ms` is handed to another consumer of the group.
-Consumers must therefore be idempotent on `Event.id`.
+A message stays pending in its consumer group until acked, and one left unacked longer than
+`settings.events.redelivery_idle_ms` is handed to another consumer of the group.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
+from media_gateway.core.events.base import Delivery, Event, describe_decode_error, topic_name
 from media_gateway.core.redis import redis_key
 from media_gateway.core.settings import Settings
 
@@ -35,75 +30,8 @@ _TYPE_FIELD = "type"
 _VALUE_FIELD = "value"
 
 
-def _new_event_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str = Field(default_factory=_new_event_id)
-    type: str = Field(min_length=1)
-    key: str = Field(min_length=1)
-    # Naive datetimes are rejected: an event read in another process must mean one instant.
-    occurred_at: AwareDatetime = Field(default_factory=_utc_now)
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _canonical_uuid(cls, value: object) -> str:
-        # Consumers deduplicate on the id, so one UUID must have exactly one spelling.
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if not isinstance(value, str):
-            raise ValueError("event id must be a UUID string")
-        return str(uuid.UUID(value))
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message handed to one consumer; pass it back to `ack` once handled."""
-
-    topic: str
-    group: str
-    message_id: str
-    event: Event
-    # 1 on first delivery; higher when the message was reclaimed from a consumer that did not ack.
-    delivery_count: int = 1
-
-
-def topic_name(settings: Settings, name: str) -> str:
-    """`content.ingested` -> `media-gateway.content.ingested`; an already prefixed name is kept."""
-    prefix = f"{settings.events.topic_prefix}."
-    return name if name.startswith(prefix) else prefix + name
-
-
 def stream_key(settings: Settings, topic: str) -> str:
     return redis_key(settings, "events", topic_name(settings, topic))
-
-
-@runtime_checkable
-class EventBus(Protocol):
-    """Topics may be given short (`content.ingested`) or full (`media-gateway.content.ingested`)."""
-
-    async def publish(self, topic: str, event: Event) -> str: ...
-
-    async def ensure_group(self, topic: str, group: str, start_id: str = "$") -> None: ...
-
-    async def consume(
-        self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int | None = 1000
-    ) -> list[Delivery]: ...
-
-    async def ack(self, delivery: Delivery) -> None: ...
 
 
 def _text(value: object) -> str:
@@ -136,6 +64,9 @@ class RedisStreamsEventBus:
 
     def topic(self, name: str) -> str:
         return topic_name(self._settings, name)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the Redis client belongs to the caller."""
 
     def stream_key(self, topic: str) -> str:
         return stream_key(self._settings, topic)
@@ -265,7 +196,7 @@ class RedisStreamsEventBus:
             event = Event.model_validate_json(raw)
         except (ValidationError, ValueError) as exc:
             # Only the error kind is logged: the entry itself may carry user data.
-            reason = _describe(exc)
+            reason = describe_decode_error(exc)
             logger.warning(
                 "malformed event %s on %s (group %s): %s; dead-lettered",
                 message_id,
@@ -311,79 +242,3 @@ class RedisStreamsEventBus:
 def _id_order(message_id: str) -> tuple[int, int]:
     millis, _, seq = message_id.partition("-")
     return int(millis), int(seq or 0)
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        # Locations and error types only; `str(exc)` would echo the offending input.
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['type']}" for err in exc.errors()
-        )
-    return str(exc)
-
-
-EventHandler = Callable[[Event], Awaitable[None]]
-
-
-async def run_consumer(
-    bus: EventBus,
-    topic: str,
-    group: str,
-    consumer: str,
-    handler: EventHandler,
-    stop_event: asyncio.Event,
-    *,
-    count: int = 10,
-    block_ms: int = 1000,
-    start_id: str = "$",
-    error_backoff_sec: float = 1.0,
-) -> None:
-    """Feed every event of `topic` for `group` to `handler` until `stop_event` is set.
-
-    An event is acked only after `handler` returns; one whose handler raised stays pending and is
-    redelivered (to this or another consumer) once it has been idle for the redelivery time.
-    `start_id` only matters when the group does not exist yet (see `EventBus.ensure_group`).
-    """
-    group_ready = False
-    failures = 0
-    while not stop_event.is_set():
-        try:
-            if not group_ready:
-                await bus.ensure_group(topic, group, start_id=start_id)
-                group_ready = True
-            deliveries = await bus.consume(topic, group, consumer, count=count, block_ms=block_ms)
-            failures = 0
-        except Exception:
-            # Redis unreachable or similar: keep the loop alive, back off so as not to spin.
-            failures += 1
-            logger.exception("consumer %s/%s on %s could not read events", group, consumer, topic)
-            await _wait(stop_event, min(error_backoff_sec * 2 ** (failures - 1), 30.0))
-            continue
-        # A batch already claimed is finished even if asked to stop: its messages would otherwise
-        # sit unacked until the redelivery time passes.
-        for delivery in deliveries:
-            event = delivery.event
-            try:
-                await handler(event)
-            except Exception:
-                logger.exception(
-                    "handler failed for event %s (%s) message %s on %s group %s, delivery %d; "
-                    "left pending for redelivery",
-                    event.id,
-                    event.type,
-                    delivery.message_id,
-                    delivery.topic,
-                    group,
-                    delivery.delivery_count,
-                )
-                continue
-            try:
-                await bus.ack(delivery)
-            except Exception:
-                # Handled but not acked: it will be redelivered, which idempotent handlers absorb.
-                logger.exception("could not ack message %s on %s", delivery.message_id, delivery.topic)
-
-
-async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop_event.wait(), timeout=seconds)

@@ -1,0 +1,447 @@
+"""Every SQL statement on the `catalog` schema except entity mappings (ingestion.resolution owns those).
+
+Writes come only from ingestion; discovery and SONA read through the same functions."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from media_gateway.catalog.models import content, entity_mappings, offers
+from media_gateway.catalog.quality import quality_score
+from media_gateway.catalog.schemas import (
+    CastMember,
+    Content,
+    ContentKind,
+    DeepLinks,
+    ExternalId,
+    NormalizedContent,
+    Offer,
+    OfferIn,
+    normalize_title,
+)
+
+# The metadata columns a record sets; `content_hash` covers exactly these.
+_METADATA_FIELDS = (
+    "kind",
+    "title",
+    "original_title",
+    "year",
+    "release_date",
+    "runtime_minutes",
+    "overview",
+    "genres",
+    "keywords",
+    "cast",
+    "directors",
+    "certifications",
+    "popularity",
+    "rating",
+    "vote_count",
+    "images",
+    "is_original",
+)
+_EMPTY: tuple[object, ...] = (None, "", [], {})
+
+
+class WriteOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class OfferChanges:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def _record_values(record: NormalizedContent) -> dict[str, Any]:
+    return {
+        "kind": record.kind.value,
+        "title": record.title,
+        "original_title": record.original_title,
+        "year": record.year,
+        "release_date": record.release_date,
+        "runtime_minutes": record.runtime_minutes,
+        "overview": record.overview,
+        "genres": list(record.genres),
+        "keywords": list(record.keywords),
+        "cast": [m.model_dump() for m in record.cast],
+        "directors": list(record.directors),
+        "certifications": dict(record.certifications),
+        "popularity": record.popularity,
+        "rating": record.rating,
+        "vote_count": record.vote_count,
+        "images": dict(record.images),
+        "is_original": record.is_original,
+    }
+
+
+def metadata_hash(values: dict[str, Any]) -> str:
+    canonical = {k: values.get(k) for k in _METADATA_FIELDS}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+def merge_metadata(existing: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """A second platform's view of a title only fills what the entity lacks.
+
+    The first record keeps the titles, year and people it brought, so a platform's variant spelling
+    ("Matrix, The") never overwrites the canonical one; genres and keywords are unions, popularity and
+    votes keep the strongest signal."""
+    merged = dict(existing)
+    for key in _METADATA_FIELDS:
+        if merged.get(key) in _EMPTY and incoming.get(key) not in _EMPTY:
+            merged[key] = incoming[key]
+    for key in ("genres", "keywords"):
+        merged[key] = list(dict.fromkeys([*(existing.get(key) or []), *(incoming.get(key) or [])]))
+    for key in ("certifications", "images"):
+        merged[key] = {**(incoming.get(key) or {}), **(existing.get(key) or {})}
+    for key in ("popularity", "vote_count"):
+        values = [v for v in (existing.get(key), incoming.get(key)) if v is not None]
+        merged[key] = max(values) if values else None
+    merged["is_original"] = bool(existing.get("is_original") or incoming.get("is_original"))
+    return merged
+
+
+async def write_content(
+    conn: AsyncConnection, entity_id: uuid.UUID, record: NormalizedContent, *, is_new: bool
+) -> WriteOutcome:
+    """Create the entity, or merge the record into it; a no-op when nothing would change."""
+    incoming = _record_values(record)
+    if is_new:
+        values = incoming
+    else:
+        row = (
+            await conn.execute(
+                select(
+                    *(content.c[k] for k in _METADATA_FIELDS),
+                    content.c.content_hash,
+                    content.c.embedding_text_hash,
+                )
+                .where(content.c.id == entity_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            # The mapping outlived its entity (deleted by hand): create it again under the same id.
+            values, is_new = incoming, True
+        else:
+            existing = {k: row._mapping[k] for k in _METADATA_FIELDS}
+            values = merge_metadata(existing, incoming)
+            new_hash = metadata_hash(values)
+            if new_hash == row.content_hash:
+                return WriteOutcome.UNCHANGED
+            changes: dict[str, Any] = {}
+            if text_hash(embedding_text(values)) != row.embedding_text_hash:
+                # A NULL stamp is what marks a vector as due, for the pipeline and enrichment alike.
+                changes["embedding_updated_at"] = None
+            await conn.execute(
+                update(content)
+                .where(content.c.id == entity_id)
+                .values(
+                    **values,
+                    **changes,
+                    title_normalized=normalize_title(values["title"]),
+                    content_hash=new_hash,
+                    updated_at=func.now(),
+                )
+            )
+            return WriteOutcome.UPDATED
+    await conn.execute(
+        insert(content).values(
+            id=entity_id,
+            **values,
+            title_normalized=normalize_title(values["title"]),
+            content_hash=metadata_hash(values),
+        )
+    )
+    return WriteOutcome.CREATED
+
+
+def _offer_row(entity_id: uuid.UUID, offer: OfferIn) -> dict[str, Any]:
+    return {
+        "content_id": entity_id,
+        "platform": offer.platform,
+        "region": offer.region,
+        "monetization": offer.monetization.value,
+        "tier": offer.tier,
+        "price": offer.price,
+        "currency": offer.currency,
+        "quality": offer.quality,
+        "deep_link_app": offer.deep_links.app,
+        "deep_link_web": offer.deep_links.web,
+        "deep_link_tv": offer.deep_links.tv,
+        "platform_content_id": offer.platform_content_id,
+        "available_since": offer.available_since,
+        "expires_on": offer.expires_on,
+    }
+
+
+_OFFER_KEY = ("region", "monetization")
+_OFFER_VALUES = (
+    "tier",
+    "price",
+    "currency",
+    "quality",
+    "deep_link_app",
+    "deep_link_web",
+    "deep_link_tv",
+    "platform_content_id",
+    "available_since",
+    "expires_on",
+)
+
+
+async def replace_platform_offers(
+    conn: AsyncConnection, entity_id: uuid.UUID, platform: str, new_offers: Sequence[OfferIn]
+) -> OfferChanges:
+    """Make the entity's offers on `platform` exactly `new_offers` (a record is a full snapshot)."""
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for offer in new_offers:
+        row = _offer_row(entity_id, offer)
+        wanted[(row["region"], row["monetization"])] = row
+    existing_rows = (
+        await conn.execute(
+            select(offers).where(and_(offers.c.content_id == entity_id, offers.c.platform == platform))
+        )
+    ).all()
+    existing = {(r.region, r.monetization): r._mapping for r in existing_rows}
+
+    added = [row for key, row in wanted.items() if key not in existing]
+    changed = [
+        row
+        for key, row in wanted.items()
+        if key in existing and any(existing[key][c] != row[c] for c in _OFFER_VALUES)
+    ]
+    gone = [key for key in existing if key not in wanted]
+    if added:
+        await conn.execute(insert(offers), added)
+    for row in changed:
+        await conn.execute(
+            update(offers)
+            .where(
+                and_(
+                    offers.c.content_id == entity_id,
+                    offers.c.platform == platform,
+                    offers.c.region == row["region"],
+                    offers.c.monetization == row["monetization"],
+                )
+            )
+            .values(**{c: row[c] for c in _OFFER_VALUES}, updated_at=func.now())
+        )
+    if gone:
+        await conn.execute(
+            delete(offers).where(
+                and_(
+                    offers.c.content_id == entity_id,
+                    offers.c.platform == platform,
+                    or_(*(and_(offers.c.region == r, offers.c.monetization == m) for r, m in gone)),
+                )
+            )
+        )
+    return OfferChanges(added=len(added), updated=len(changed), removed=len(gone))
+
+
+def embedding_text(row: dict[str, Any]) -> str:
+    """What a title's vector encodes: what it is about. People, being names, are matched by the
+    keyword index; leaving them out keeps texts within the model's 128 training tokens."""
+    parts = [
+        f"{row.get('title') or ''}.",
+        "Genres: " + ", ".join(row.get("genres") or []) + "." if row.get("genres") else "",
+        row.get("overview") or "",
+        "Themes: " + ", ".join((row.get("keywords") or [])[:5]) + "." if row.get("keywords") else "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EmbeddingWork:
+    id: uuid.UUID
+    text: str
+    payload: dict[str, Any]
+    quality_score: float
+    # False when the stored vector already encodes `text`: only its payload may need refreshing.
+    needs_vector: bool
+
+
+async def load_embedding_work(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> list[EmbeddingWork]:
+    """Text, vector payload and quality score of each entity, in one round trip per table."""
+    id_list = list(ids)
+    if not id_list:
+        return []
+    rows = (await conn.execute(select(content).where(content.c.id.in_(id_list)))).all()
+    offer_rows = (
+        await conn.execute(
+            select(offers.c.content_id, offers.c.platform, offers.c.region, offers.c.monetization).where(
+                offers.c.content_id.in_(id_list)
+            )
+        )
+    ).all()
+    by_content: dict[uuid.UUID, list[Any]] = {}
+    for offer in offer_rows:
+        by_content.setdefault(offer.content_id, []).append(offer)
+    work = []
+    for row in rows:
+        values = dict(row._mapping)
+        own = by_content.get(row.id, [])
+        payload = {
+            "type": values["kind"],
+            "year": values["year"],
+            "genres": list(values["genres"] or []),
+            "platforms": sorted({o.platform for o in own}),
+            "regions": sorted({o.region for o in own}),
+            "monetization": sorted({o.monetization for o in own}),
+            "popularity": float(values["popularity"] or 0.0),
+            "title": values["title"],
+        }
+        text = embedding_text(values)
+        work.append(
+            EmbeddingWork(
+                id=row.id,
+                text=text,
+                payload={k: v for k, v in payload.items() if v is not None},
+                quality_score=quality_score(values),
+                needs_vector=values["embedding_updated_at"] is None
+                or values["embedding_text_hash"] != text_hash(text),
+            )
+        )
+    return work
+
+
+async def mark_embedded(conn: AsyncConnection, done: Sequence[EmbeddingWork]) -> None:
+    """Record that the vectors of `done` now encode their texts, and their quality scores."""
+    if done:
+        await conn.execute(
+            update(content)
+            .where(content.c.id == bindparam("item_id"))
+            .values(
+                embedding_text_hash=bindparam("text_hash"),
+                embedding_updated_at=func.now(),
+                quality_score=bindparam("quality"),
+            ),
+            [{"item_id": w.id, "text_hash": text_hash(w.text), "quality": w.quality_score} for w in done],
+        )
+
+
+async def store_quality(conn: AsyncConnection, items: Sequence[EmbeddingWork]) -> None:
+    if items:
+        await conn.execute(
+            update(content)
+            .where(content.c.id == bindparam("item_id"))
+            .values(quality_score=bindparam("quality")),
+            [{"item_id": w.id, "quality": w.quality_score} for w in items],
+        )
+
+
+async def stale_embedding_ids(conn: AsyncConnection, older_than: datetime, limit: int) -> list[uuid.UUID]:
+    """Entities never embedded or embedded before `older_than`, oldest first."""
+    rows = await conn.execute(
+        select(content.c.id)
+        .where(or_(content.c.embedding_updated_at.is_(None), content.c.embedding_updated_at < older_than))
+        .order_by(content.c.embedding_updated_at.asc().nulls_first(), content.c.id)
+        .limit(limit)
+    )
+    return [r.id for r in rows]
+
+
+async def count_content(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(content))).scalar_one())
+
+
+async def count_offers(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(offers))).scalar_one())
+
+
+async def offers_by_platform(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(offers.c.platform, func.count(func.distinct(offers.c.content_id))).group_by(offers.c.platform)
+    )
+    return {platform: int(n) for platform, n in rows}
+
+
+def _content_from_row(row: Row[Any], ids: Sequence[Any] = (), offer_rows: Sequence[Any] = ()) -> Content:
+    m = row._mapping
+    return Content(
+        id=m["id"],
+        kind=ContentKind(m["kind"]),
+        title=m["title"],
+        original_title=m["original_title"],
+        year=m["year"],
+        release_date=m["release_date"],
+        runtime_minutes=m["runtime_minutes"],
+        overview=m["overview"],
+        genres=list(m["genres"] or []),
+        keywords=list(m["keywords"] or []),
+        cast=[CastMember(**c) for c in (m["cast"] or [])],
+        directors=list(m["directors"] or []),
+        certifications=dict(m["certifications"] or {}),
+        popularity=m["popularity"],
+        rating=m["rating"],
+        vote_count=m["vote_count"],
+        images=dict(m["images"] or {}),
+        is_original=m["is_original"],
+        quality_score=m["quality_score"],
+        embedding_updated_at=m["embedding_updated_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        external_ids=[ExternalId(id_type=i.id_type, value=i.external_id) for i in ids],
+        offers=[_offer_from_row(o) for o in offer_rows],
+    )
+
+
+def _offer_from_row(o: Row[Any]) -> Offer:
+    return Offer(
+        content_id=o.content_id,
+        platform=o.platform,
+        region=o.region,
+        monetization=o.monetization,
+        tier=o.tier,
+        price=o.price,
+        currency=o.currency,
+        quality=o.quality,
+        deep_links=DeepLinks(app=o.deep_link_app, web=o.deep_link_web, tv=o.deep_link_tv),
+        platform_content_id=o.platform_content_id,
+        available_since=o.available_since,
+        expires_on=o.expires_on,
+        updated_at=o.updated_at,
+    )
+
+
+async def get_content(conn: AsyncConnection, entity_id: uuid.UUID) -> Content | None:
+    row = (await conn.execute(select(content).where(content.c.id == entity_id))).one_or_none()
+    if row is None:
+        return None
+    ids = (
+        await conn.execute(
+            select(entity_mappings.c.id_type, entity_mappings.c.external_id)
+            .where(entity_mappings.c.entity_id == entity_id)
+            .order_by(entity_mappings.c.id_type, entity_mappings.c.external_id)
+        )
+    ).all()
+    offer_rows = (
+        await conn.execute(
+            select(offers)
+            .where(offers.c.content_id == entity_id)
+            .order_by(offers.c.region, offers.c.platform, offers.c.monetization)
+        )
+    ).all()
+    return _content_from_row(row, ids, offer_rows)
