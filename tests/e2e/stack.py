@@ -45,6 +45,8 @@ class StackProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MG_")}
         env["MG_DATA_DIR"] = str(self.data_dir)
         env["MG_LOG_LEVEL"] = "INFO"
+        # The demo catalog has its own test; elsewhere it would only slow start-up checks down.
+        env["MG_INGESTION__DEMO_ON_START"] = "false"
         env["MG_EMBEDDED__POSTGRES_PORT"] = str(self.embedded_ports["postgres"])
         env["MG_EMBEDDED__REDIS_PORT"] = str(self.embedded_ports["redis"])
         for name, port in self.ports.items():

@@ -208,18 +208,29 @@ _OFFER_VALUES = (
 
 
 async def replace_platform_offers(
-    conn: AsyncConnection, entity_id: uuid.UUID, platform: str, new_offers: Sequence[OfferIn]
+    conn: AsyncConnection,
+    entity_id: uuid.UUID,
+    platform: str,
+    new_offers: Sequence[OfferIn],
+    *,
+    entity_is_new: bool = False,
 ) -> OfferChanges:
-    """Make the entity's offers on `platform` exactly `new_offers` (a record is a full snapshot)."""
+    """Make the entity's offers on `platform` exactly `new_offers` (a record is a full snapshot).
+
+    `entity_is_new` skips reading offers an entity created in this transaction cannot have."""
     wanted: dict[tuple[str, str], dict[str, Any]] = {}
     for offer in new_offers:
         row = _offer_row(entity_id, offer)
         wanted[(row["region"], row["monetization"])] = row
     existing_rows = (
-        await conn.execute(
-            select(offers).where(and_(offers.c.content_id == entity_id, offers.c.platform == platform))
-        )
-    ).all()
+        []
+        if entity_is_new
+        else (
+            await conn.execute(
+                select(offers).where(and_(offers.c.content_id == entity_id, offers.c.platform == platform))
+            )
+        ).all()
+    )
     existing = {(r.region, r.monetization): r._mapping for r in existing_rows}
 
     added = [row for key, row in wanted.items() if key not in existing]

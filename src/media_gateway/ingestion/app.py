@@ -32,7 +32,8 @@ async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     vectors = make_vector_index(ctx.settings, embedder.dimension)
     await vectors.open()
     bus = make_event_bus(ctx.settings, ctx.redis)
-    resolver = EntityResolver(ctx.engine, ctx.redis, ctx.settings)
+    # write_content recreates an entity deleted behind the cache, so hits need no extra query.
+    resolver = EntityResolver(ctx.engine, ctx.redis, ctx.settings, verify_cached=False)
     await resolver.warm()
     pipeline = IngestionPipeline(ctx.settings, ctx.engine, resolver, embedder, vectors, bus)
     jobs = IngestionJobs(ctx.settings, ctx.engine, pipeline)

@@ -57,8 +57,10 @@ class IngestReport:
             f"{stage}_per_sec": round(self.counts[count] / self.seconds[stage], 1)
             for stage, count in (
                 ("normalize", "records"),
-                ("resolve_write", "normalized"),
+                ("resolve", "normalized"),
+                ("write", "normalized"),
                 ("embed", "embedded"),
+                ("vector_upsert", "vectors_written"),
             )
             if self.seconds[stage] > 0
         }
@@ -89,6 +91,8 @@ class IngestionPipeline:
         self.bus = bus
         # Entity resolution reads what earlier records of the same run wrote, so batches are serial.
         self._write_lock = asyncio.Lock()
+        # Time spent resolving within the current write, reported apart from the writes themselves.
+        self._resolve_seconds = 0.0
 
     async def run_source(
         self, source: CatalogSource, on_progress: Callable[[IngestReport], Awaitable[None]] | None = None
@@ -143,10 +147,13 @@ class IngestionPipeline:
             for r in result.rejected[:50]
         )
 
-        started = time.perf_counter()
         async with self._write_lock:
+            started = time.perf_counter()
+            self._resolve_seconds = 0.0
             to_refresh = await self._write(result.items, report)
-        report.seconds["resolve_write"] += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            report.seconds["resolve"] += self._resolve_seconds
+            report.seconds["write"] += elapsed - self._resolve_seconds
         await self.relay_outbox()
         return report, to_refresh
 
@@ -199,10 +206,16 @@ class IngestionPipeline:
     async def _write_one(
         self, conn: AsyncConnection, item: NormalizedContent, cache_updates: list[Any]
     ) -> tuple[uuid.UUID, WriteOutcome, catalog.OfferChanges]:
+        started = time.perf_counter()
         resolution = await self.resolver.resolve(item, conn)
+        self._resolve_seconds += time.perf_counter() - started
         outcome = await catalog.write_content(conn, resolution.entity_id, item, is_new=resolution.is_new)
         availability = await catalog.replace_platform_offers(
-            conn, resolution.entity_id, item.source_platform, item.offers
+            conn,
+            resolution.entity_id,
+            item.source_platform,
+            item.offers,
+            entity_is_new=outcome is WriteOutcome.CREATED,
         )
         cache_updates.extend(await self.resolver.record(conn, resolution.entity_id, item, resolution))
         return resolution.entity_id, outcome, availability
@@ -277,6 +290,7 @@ class IngestionPipeline:
         async with self.engine.begin() as conn:
             await catalog.store_quality(conn, work)
         report.counts["payload_refreshed"] += len(work)
+        report.counts["vectors_written"] += len(work)
         return list(work)
 
     async def _embed_work(self, work: Sequence[EmbeddingWork], report: IngestReport) -> list[EmbeddingWork]:
@@ -309,4 +323,5 @@ class IngestionPipeline:
         async with self.engine.begin() as conn:
             await catalog.mark_embedded(conn, items)
         report.counts["embedded"] += len(items)
+        report.counts["vectors_written"] += len(items)
         return items

@@ -9,6 +9,8 @@ from media_gateway.catalog import repository as catalog
 from media_gateway.core.admin import require_admin
 from media_gateway.core.errors import ProblemError
 from media_gateway.ingestion import repository
+from media_gateway.ingestion.datasets import TMDB_ATTRIBUTION
+from media_gateway.ingestion.demo import DEMO_NOTICE
 from media_gateway.ingestion.resolution import repository as mappings
 from media_gateway.ingestion.schemas import CatalogStats, IngestRequest, JobOut, MappingOut
 from media_gateway.ingestion.service import IngestionJobs
@@ -73,4 +75,5 @@ async def catalog_stats(request: Request) -> CatalogStats:
         offers=offer_count,
         titles_by_platform=by_platform,
         vectors=await ctx.extras["pipeline"].vectors.count(),
+        notice=f"{DEMO_NOTICE} {TMDB_ATTRIBUTION}" if _jobs(request).has_demo_data else None,
     )

@@ -50,7 +50,5 @@ class CatalogStats(BaseModel):
     offers: int
     titles_by_platform: dict[str, int]
     vectors: int
-    notice: str = (
-        "Demo data: titles from TMDB 5000 (this product uses TMDB data but is not endorsed or "
-        "certified by TMDB); availability, prices and platform ids are generated."
-    )
+    # Set while the catalog holds the generated demo data.
+    notice: str | None = None

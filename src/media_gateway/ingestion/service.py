@@ -42,6 +42,10 @@ class IngestionJobs:
         return Path(self.settings.data_dir) / "demo-feeds"
 
     @property
+    def has_demo_data(self) -> bool:
+        return (self.demo_feed_dir / "README.txt").exists()
+
+    @property
     def feed_root(self) -> Path:
         return (Path(self.settings.data_dir) / "feeds").resolve()
 
@@ -51,7 +55,7 @@ class IngestionJobs:
         """The source to run; `confined` (the API) keeps file paths inside the feeds directory."""
         if kind == "demo":
             # Generated once, so the cursor of a half-done demo ingest still fits the files.
-            if not (self.demo_feed_dir / "README.txt").exists():
+            if not self.has_demo_data:
                 await write_demo_feeds(self.settings, self.demo_feed_dir)
             return FileFeedSource(self.settings, self.engine, self.demo_feed_dir, name=DEMO_SOURCE)
         if kind == "file":

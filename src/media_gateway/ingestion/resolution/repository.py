@@ -197,18 +197,9 @@ async def upsert_mappings(conn: AsyncConnection, mappings: Sequence[MappingWrite
             unique[key] = m
     if not unique:
         return []
-    base = insert(_m).values(
-        [
-            {
-                "id_type": m.id_type,
-                "external_id": m.external_id,
-                "entity_id": m.entity_id,
-                "confidence": m.confidence,
-                "method": m.method,
-            }
-            for m in unique.values()
-        ]
-    )
+    # One statement shape for any number of rows (executemany): a multi-row VALUES would be
+    # compiled afresh for every distinct row count.
+    base = insert(_m)
     stmt = base.on_conflict_do_update(
         index_elements=[_m.c.id_type, _m.c.external_id],
         set_={
@@ -219,7 +210,17 @@ async def upsert_mappings(conn: AsyncConnection, mappings: Sequence[MappingWrite
         },
         where=base.excluded.confidence > _m.c.confidence,
     ).returning(_m.c.id_type, _m.c.external_id, _m.c.entity_id, _m.c.confidence, _m.c.method)
-    return [MappingWrite(r[0], r[1], r[2], r[3], r[4]) for r in await conn.execute(stmt)]
+    rows = [
+        {
+            "id_type": m.id_type,
+            "external_id": m.external_id,
+            "entity_id": m.entity_id,
+            "confidence": m.confidence,
+            "method": m.method,
+        }
+        for m in unique.values()
+    ]
+    return [MappingWrite(r[0], r[1], r[2], r[3], r[4]) for r in await conn.execute(stmt, rows)]
 
 
 async def iter_all_mappings(
