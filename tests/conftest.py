@@ -4,8 +4,11 @@ machine's real servers (127.0.0.1:5432 and 127.0.0.1:6379, or MG_TEST_* override
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -17,6 +20,8 @@ ADMIN_DSN = os.environ.get("MG_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("MG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_DATABASE = f"mg_test_{RUN_ID}"
+# Never the real default data dir: apps that keep files (the vector index) write here instead.
+RUN_DATA_DIR = Path(tempfile.gettempdir()) / f"mg-test-{RUN_ID}"
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -28,6 +33,7 @@ def make_settings(**overrides: object) -> Settings:
         "redis_url": REDIS_URL,
         "redis": {"prefix": f"mgtest-{RUN_ID}"},
         "log_json": True,
+        "data_dir": RUN_DATA_DIR,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -65,6 +71,7 @@ def settings(test_database: str) -> Settings:
 @pytest.fixture(scope="session", autouse=True)
 async def _flush_redis_prefix() -> AsyncIterator[None]:
     yield
+    shutil.rmtree(RUN_DATA_DIR, ignore_errors=True)
     client = aioredis.from_url(REDIS_URL)
     try:
         keys = [k async for k in client.scan_iter(match=f"mgtest-{RUN_ID}*", count=1000)]
