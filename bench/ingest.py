@@ -30,7 +30,13 @@ async def _embedder_alone(cache: Path, sample: int = 500) -> dict[str, float]:
     movies = await load_tmdb5000(cache)
     texts = [
         embedding_text(
-            {"title": m.title, "genres": list(m.genres), "overview": m.overview, "keywords": list(m.keywords)}
+            {
+                "title": m.title,
+                "genres": list(m.genres),
+                "overview": m.overview,
+                "keywords": list(m.keywords),
+                "cast": [{"name": c.name} for c in m.cast],
+            }
         )
         for m in movies[:sample]
     ]

@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_API_KEY = "agg-test-key-0123456789"
 API_KEY_HEADER = "X-API-Key"
@@ -77,14 +76,14 @@ def decode_cursor(cursor: str) -> tuple[str, int] | None:
     return (country, int(position)) if position.isdigit() else None
 
 
-class FakeAggregatorServer:
+class FakeAggregatorServer(ThreadedServer):
+    name = "fake-aggregator"
+
     def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
         self._lock = threading.Lock()
         self._state = _State()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # -- test-facing API --------------------------------------------------------------------
 
@@ -163,42 +162,3 @@ class FakeAggregatorServer:
             200,
             {"changes": page, "next_cursor": encode_cursor(country, end), "has_more": end < len(log)},
         )
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeAggregatorServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-aggregator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake aggregator server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeAggregatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

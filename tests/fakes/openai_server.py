@@ -14,21 +14,19 @@ one `Route`, reusing `_authorize`, `_record` and the canned-response queue.
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
-import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_API_KEY = "sk-test-fake-key-0123456789"
 
@@ -73,7 +71,9 @@ class _State:
     canned: dict[str, deque[CannedResponse]] = field(default_factory=dict)
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(ThreadedServer):
+    name = "fake-openai"
+
     def __init__(
         self,
         *,
@@ -83,6 +83,7 @@ class FakeOpenAIServer:
         shuffle_embeddings: bool = False,
         reject_inputs_containing: str | None = None,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.embedding_dimension = embedding_dimension
         self.normalized = normalized
@@ -94,9 +95,6 @@ class FakeOpenAIServer:
         self.reject_inputs_containing = reject_inputs_containing
         self._lock = threading.Lock()
         self._state = _State()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # -- test-facing API --------------------------------------------------------------------
 
@@ -201,42 +199,3 @@ class FakeOpenAIServer:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
         return Response(orjson.dumps(payload), media_type="application/json")
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeOpenAIServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -269,13 +269,16 @@ async def replace_platform_offers(
 
 
 def embedding_text(row: dict[str, Any]) -> str:
-    """What a title's vector encodes: what it is about. People, being names, are matched by the
-    keyword index; leaving them out keeps texts within the model's 128 training tokens."""
+    """What a title's vector encodes: title, genres, overview, themes and the top-billed cast.
+
+    The model was trained on 128 word pieces and truncates there, so what matters least comes last."""
+    cast = [m["name"] if isinstance(m, dict) else m.name for m in (row.get("cast") or [])[:3]]
     parts = [
         f"{row.get('title') or ''}.",
         "Genres: " + ", ".join(row.get("genres") or []) + "." if row.get("genres") else "",
         row.get("overview") or "",
         "Themes: " + ", ".join((row.get("keywords") or [])[:5]) + "." if row.get("keywords") else "",
+        "Starring: " + ", ".join(cast) + "." if cast else "",
     ]
     return " ".join(p for p in parts if p)
 
