@@ -194,6 +194,30 @@ class IngestionSettings(BaseModel):
     enrichment_interval_sec: float = Field(default=86_400.0, ge=0)
 
 
+class LlmSettings(BaseModel):
+    """An OpenAI-compatible chat-completions model; with no URL, features use their offline rules."""
+
+    url: str = ""
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr = SecretStr("")
+    timeout_sec: float = Field(default=2.0, gt=0)
+
+
+class DiscoverySettings(BaseModel):
+    # Parsed intents from the LLM are cached this long, and only when confident enough.
+    intent_ttl_sec: int = Field(default=600, ge=1)
+    intent_cache_min_confidence: float = Field(default=0.7, ge=0, le=1)
+    search_cache_ttl_sec: int = Field(default=300, ge=1)
+    # Reciprocal rank fusion: score = sum(weight / (rrf_k + rank)).
+    rrf_k: int = Field(default=60, ge=1)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    semantic_weight: float = Field(default=1.0, ge=0)
+    # final = (1 - w) * relevance + w * affinity, before the user's A/B variant overrides w.
+    personalization_weight: float = Field(default=0.25, ge=0, le=1)
+    personalization_budget_ms: int = Field(default=50, ge=1)
+    default_region: str = "US"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MG_",
@@ -222,6 +246,8 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = EmbedderSettings()
     vectors: VectorSettings = VectorSettings()
     ingestion: IngestionSettings = IngestionSettings()
+    llm: LlmSettings = LlmSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
 
     @property
     def uses_embedded_postgres(self) -> bool:
@@ -249,6 +275,10 @@ class Settings(BaseSettings):
             return configured.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.ports.of(service)}"
+
+    @property
+    def keyword_index_path(self) -> Path:
+        return self.data_dir / "discovery" / "keyword-index"
 
     @property
     def vectors_path(self) -> Path:
