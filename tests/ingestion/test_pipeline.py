@@ -288,3 +288,39 @@ async def test_enrichment_survives_an_item_that_cannot_be_embedded(
     assert counts["failed"] == 1
     assert counts["enriched"] == titles - 1
     assert stats["vectors"] == titles - 1
+
+
+async def test_titles_left_without_a_vector_get_one_when_the_service_starts(
+    scratch_settings: Settings, movies: tuple[TmdbMovie, ...]
+) -> None:
+    data_dir = world_traversable_dir("mg-catchup-")
+    settings = scratch_settings.model_copy(update={"data_dir": data_dir, "admin_token": "test-admin-token"})
+    small_feed(movies, data_dir / "feeds" / "f", titles=10)
+    try:
+        async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+            await run_job(client, "/api/v1/admin/ingest", {"source": "file", "path": "f"})
+        # As if the process died between writing these titles and embedding them.
+        engine = make_engine(settings)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE catalog.content SET embedding_updated_at = NULL"
+                    " WHERE id IN (SELECT id FROM catalog.content ORDER BY id LIMIT 3)"
+                )
+            )
+        await engine.dispose()
+        async with serving(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                jobs = (await client.get("/api/v1/admin/jobs", headers=ADMIN)).json()
+                enrich = [j for j in jobs if j["kind"] == "enrich"]
+                if enrich and enrich[0]["status"] in ("succeeded", "failed"):
+                    break
+                assert time.monotonic() < deadline, jobs
+                await asyncio.sleep(0.1)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert enrich[0]["status"] == "succeeded"
+    assert enrich[0]["counts"]["counts"]["enriched"] == 3
+    stamps = await _embedded_at(settings)
+    assert all(stamp is not None for stamp in stamps.values())

@@ -5,10 +5,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 
+from media_gateway.catalog import repository as catalog
 from media_gateway.core.app import ServiceContext, create_service_app
 from media_gateway.core.embeddings import get_embedder
 from media_gateway.core.errors import ProblemError
@@ -45,6 +47,7 @@ async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     ctx.extras.update(pipeline=pipeline, jobs=jobs, raw_batch_handler=ingest_webhook_batch)
     # Events a crash left in the outbox go out now rather than with the next write.
     await pipeline.relay_outbox()
+    await _catch_up_vectors(ctx, jobs)
     scheduler = asyncio.create_task(_enrichment_schedule(ctx, jobs), name="enrichment-schedule")
     try:
         yield
@@ -56,6 +59,18 @@ async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
         await vectors.aclose()
         await embedder.aclose()
         await bus.aclose()
+
+
+async def _catch_up_vectors(ctx: ServiceContext, jobs: IngestionJobs) -> None:
+    """Titles a crash left without a vector (their stamp is NULL) get one now, not at the next
+    scheduled enrichment a day later."""
+    async with ctx.engine.connect() as conn:
+        missing = await catalog.stale_embedding_ids(conn, datetime(1970, 1, 1, tzinfo=UTC), limit=1)
+    if missing:
+        try:
+            await jobs.start_enrichment()
+        except ProblemError as exc:
+            logger.info("vector catch-up skipped: %s", exc.detail)
 
 
 async def _enrichment_schedule(ctx: ServiceContext, jobs: IngestionJobs) -> None:
