@@ -4,7 +4,8 @@ from fastapi import FastAPI
 
 from media_gateway.core.app import create_service_app
 from media_gateway.core.settings import Settings
+from media_gateway.discovery.catalog_routes import router as catalog_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app("discovery", settings or Settings())
+    return create_service_app("discovery", settings or Settings(), routers=[catalog_router])

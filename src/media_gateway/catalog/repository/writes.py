@@ -1,6 +1,7 @@
-"""Every SQL statement on the `catalog` schema except entity mappings (ingestion.resolution owns those).
+"""The ingestion side of the catalog: merging records into entities, offer snapshots, embedding bookkeeping.
 
-Writes come only from ingestion; discovery and SONA read through the same functions."""
+Also the counts ingestion's stats report and `get_content` (one entity with its offers and external ids);
+the reads discovery and SONA page through live in `reads`."""
 
 from __future__ import annotations
 
@@ -13,22 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from media_gateway.catalog.models import content, entity_mappings, offers
+from media_gateway.catalog.models import content, offers
 from media_gateway.catalog.quality import quality_score
-from media_gateway.catalog.schemas import (
-    CastMember,
-    Content,
-    ContentKind,
-    DeepLinks,
-    ExternalId,
-    NormalizedContent,
-    Offer,
-    OfferIn,
-    normalize_title,
-)
+from media_gateway.catalog.schemas import NormalizedContent, OfferIn, normalize_title
 
 # The metadata columns a record sets; `content_hash` covers exactly these.
 _METADATA_FIELDS = (
@@ -375,87 +366,3 @@ async def stale_embedding_ids(conn: AsyncConnection, older_than: datetime, limit
         .limit(limit)
     )
     return [r.id for r in rows]
-
-
-async def count_content(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(content))).scalar_one())
-
-
-async def count_offers(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(offers))).scalar_one())
-
-
-async def offers_by_platform(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
-        select(offers.c.platform, func.count(func.distinct(offers.c.content_id))).group_by(offers.c.platform)
-    )
-    return {platform: int(n) for platform, n in rows}
-
-
-def _content_from_row(row: Row[Any], ids: Sequence[Any] = (), offer_rows: Sequence[Any] = ()) -> Content:
-    m = row._mapping
-    return Content(
-        id=m["id"],
-        kind=ContentKind(m["kind"]),
-        title=m["title"],
-        original_title=m["original_title"],
-        year=m["year"],
-        release_date=m["release_date"],
-        runtime_minutes=m["runtime_minutes"],
-        overview=m["overview"],
-        genres=list(m["genres"] or []),
-        keywords=list(m["keywords"] or []),
-        cast=[CastMember(**c) for c in (m["cast"] or [])],
-        directors=list(m["directors"] or []),
-        certifications=dict(m["certifications"] or {}),
-        popularity=m["popularity"],
-        rating=m["rating"],
-        vote_count=m["vote_count"],
-        images=dict(m["images"] or {}),
-        is_original=m["is_original"],
-        quality_score=m["quality_score"],
-        embedding_updated_at=m["embedding_updated_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        external_ids=[ExternalId(id_type=i.id_type, value=i.external_id) for i in ids],
-        offers=[_offer_from_row(o) for o in offer_rows],
-    )
-
-
-def _offer_from_row(o: Row[Any]) -> Offer:
-    return Offer(
-        content_id=o.content_id,
-        platform=o.platform,
-        region=o.region,
-        monetization=o.monetization,
-        tier=o.tier,
-        price=o.price,
-        currency=o.currency,
-        quality=o.quality,
-        deep_links=DeepLinks(app=o.deep_link_app, web=o.deep_link_web, tv=o.deep_link_tv),
-        platform_content_id=o.platform_content_id,
-        available_since=o.available_since,
-        expires_on=o.expires_on,
-        updated_at=o.updated_at,
-    )
-
-
-async def get_content(conn: AsyncConnection, entity_id: uuid.UUID) -> Content | None:
-    row = (await conn.execute(select(content).where(content.c.id == entity_id))).one_or_none()
-    if row is None:
-        return None
-    ids = (
-        await conn.execute(
-            select(entity_mappings.c.id_type, entity_mappings.c.external_id)
-            .where(entity_mappings.c.entity_id == entity_id)
-            .order_by(entity_mappings.c.id_type, entity_mappings.c.external_id)
-        )
-    ).all()
-    offer_rows = (
-        await conn.execute(
-            select(offers)
-            .where(offers.c.content_id == entity_id)
-            .order_by(offers.c.region, offers.c.platform, offers.c.monetization)
-        )
-    ).all()
-    return _content_from_row(row, ids, offer_rows)
