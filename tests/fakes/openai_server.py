@@ -4,18 +4,25 @@ It speaks the wire protocol of the real service (paths under `/v1`, Bearer auth,
 bodies), so the code under test uses its production HTTP client unchanged. Responses are
 deterministic functions of the request, and every call is recorded for assertions.
 
-Endpoints live in `FakeOpenAIServer.routes()`; a new one (chat completions) is one handler plus
-one `Route`, reusing `_authorize`, `_record` and the canned-response queue.
+Endpoints live in `FakeOpenAIServer.routes()`: embeddings and chat completions, each reusing
+`_authorize`, `_record` and the canned-response queue.
 
     with FakeOpenAIServer(embedding_dimension=64) as server:
         settings = make_settings(embedder={"backend": "openai", "url": server.url, ...})
+
+Chat completions answer with whatever `chat_reply(last user message)` returns (a dict is sent as
+JSON text, a str as is) inside the real response envelope; `chat_delay_sec` makes the model slow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
+import time
+import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +37,10 @@ from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_API_KEY = "sk-test-fake-key-0123456789"
 
+# What the fake model answers to a user message: a dict (sent as JSON text) or raw content.
+ChatReply = Callable[[str], dict[str, Any] | str]
+_CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
 
 def fake_embedding(text: str, dimension: int, *, normalized: bool = False) -> list[float]:
     """The vector the fake returns for `text`: seeded by its sha256, so stable across runs."""
@@ -41,6 +52,42 @@ def fake_embedding(text: str, dimension: int, *, normalized: bool = False) -> li
         # Scaled away from unit norm so a client that forgets to normalize is caught.
         vector *= 2.5
     return [float(x) for x in vector]
+
+
+def default_chat_reply(user_message: str) -> dict[str, Any]:
+    """A confident, nearly empty intent: tests that care about the content set their own reply."""
+    return {"keywords": user_message.split()[:5], "confidence": 0.9}
+
+
+def chat_completion(
+    content: str,
+    *,
+    model: str = "gpt-4o-mini",
+    finish_reason: str = "stop",
+    prompt_tokens: int = 0,
+) -> dict[str, Any]:
+    """The body of a `chat.completion` as the real API returns it; usable with `respond_next`."""
+    completion_tokens = len(content.split())
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": "fp_fake",
+    }
 
 
 @dataclass
@@ -82,6 +129,8 @@ class FakeOpenAIServer(ThreadedServer):
         normalized: bool = False,
         shuffle_embeddings: bool = False,
         reject_inputs_containing: str | None = None,
+        chat_reply: ChatReply = default_chat_reply,
+        chat_delay_sec: float = 0.0,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -93,6 +142,9 @@ class FakeOpenAIServer(ThreadedServer):
         # Lets a test poison one item: the real API answers 400 for a request with an input it
         # refuses (too long, flagged), which fails the whole request.
         self.reject_inputs_containing = reject_inputs_containing
+        # Plain attributes, so a test can change the model's answer or speed between calls.
+        self.chat_reply = chat_reply
+        self.chat_delay_sec = chat_delay_sec
         self._lock = threading.Lock()
         self._state = _State()
 
@@ -127,7 +179,10 @@ class FakeOpenAIServer(ThreadedServer):
     # -- HTTP ---------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        return [Route("/v1/embeddings", self._embeddings, methods=["POST"])]
+        return [
+            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+        ]
 
     def app(self) -> Starlette:
         return Starlette(routes=self.routes())
@@ -198,4 +253,50 @@ class FakeOpenAIServer(ThreadedServer):
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+        return Response(orjson.dumps(payload), media_type="application/json")
+
+    async def _chat(self, request: Request) -> Response:
+        body = await self._json_body(request)
+        canned = self._record("chat", request, body)
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        if self.chat_delay_sec > 0:
+            await asyncio.sleep(self.chat_delay_sec)
+        if canned is not None:
+            return Response(canned.body, status_code=canned.status, media_type=canned.content_type)
+        if not isinstance(body, dict):
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return openai_error(400, "you must provide a model parameter")
+        messages = body.get("messages")
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(
+                isinstance(m, dict) and m.get("role") in _CHAT_ROLES and isinstance(m.get("content"), str)
+                for m in messages
+            )
+        ):
+            return openai_error(400, "Invalid value for 'messages'.")
+        temperature = body.get("temperature", 1)
+        if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+            return openai_error(400, "Invalid 'temperature': expected a number between 0 and 2.")
+        response_format = body.get("response_format")
+        if response_format is not None:
+            kind = response_format.get("type") if isinstance(response_format, dict) else None
+            if kind not in ("text", "json_object", "json_schema"):
+                return openai_error(400, "Invalid value for 'response_format.type'.")
+            if kind == "json_object" and not any("json" in m["content"].casefold() for m in messages):
+                return openai_error(
+                    400,
+                    "'messages' must contain the word 'json' in some form, to use 'response_format' "
+                    "of type 'json_object'.",
+                )
+        user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        reply = self.chat_reply(user)
+        content = reply if isinstance(reply, str) else orjson.dumps(reply).decode()
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        payload = chat_completion(content, model=model, prompt_tokens=prompt_tokens)
         return Response(orjson.dumps(payload), media_type="application/json")
