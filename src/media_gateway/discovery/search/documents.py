@@ -1,0 +1,99 @@
+"""What goes into the keyword index and what comes out of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, Field
+
+
+class OfferKey(NamedTuple):
+    """One way to watch a title: enough of an offer to filter on."""
+
+    platform: str
+    region: str
+    monetization: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordDoc:
+    """One catalog entity as the keyword index sees it.
+
+    A dataclass rather than a model: a full rebuild makes one per catalog entity, and validation
+    already happened when the catalog was written."""
+
+    id: str
+    title: str
+    kind: str = "movie"
+    original_title: str | None = None
+    # Cast and directors, most prominent first.
+    people: Sequence[str] = ()
+    keywords: Sequence[str] = ()
+    overview: str | None = None
+    genres: Sequence[str] = ()
+    offers: Sequence[OfferKey] = ()
+    year: int | None = None
+    runtime_minutes: int | None = None
+    rating: float | None = None
+    popularity: float | None = None
+
+    @property
+    def platforms(self) -> list[str]:
+        return sorted({o.platform for o in self.offers})
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({o.region for o in self.offers})
+
+    @property
+    def monetization(self) -> list[str]:
+        return sorted({o.monetization for o in self.offers})
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordFilters:
+    """Restrictions on a search; every one given must hold.
+
+    Within genres and within each offer dimension any listed value will do. platforms, regions and
+    monetization hold *together on one offer*: netflix + US + free means a free Netflix offer in
+    the US, not a Netflix offer somewhere and a free one elsewhere."""
+
+    genres: Sequence[str] = ()
+    platforms: Sequence[str] = ()
+    regions: Sequence[str] = ()
+    monetization: Sequence[str] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    min_rating: float | None = None
+    max_runtime: int | None = None
+    kind: str | None = None
+
+
+class KeywordPage(NamedTuple):
+    """One page of hits, best first, and how many documents matched in all."""
+
+    hits: list[tuple[str, float]]
+    total: int
+
+
+class Suggestion(BaseModel):
+    """One autocomplete entry: a title (with its content id) or a person (with what they are known for)."""
+
+    kind: Literal["title", "person"]
+    # The content id of a title; None for a person, who has no catalog entity of their own.
+    id: str | None
+    title: str
+    year: int | None = None
+    content_kind: str | None = None
+    # Content ids of a person's best-known matching titles.
+    known_for: list[str] = Field(default_factory=list)
+    score: float
+
+
+@dataclass(slots=True)
+class BuildStats:
+    documents: int = 0
+    seconds: float = 0.0
+    path: str = ""
