@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from media_gateway.core.app import create_service_app
 from media_gateway.core.settings import Settings
 from media_gateway.discovery.catalog_routes import router as catalog_router
+from media_gateway.discovery.search.hybrid_runtime import search_runtime
 from media_gateway.discovery.search.runtime import keyword_runtime
 from media_gateway.discovery.search_routes import router as search_router
 
@@ -14,5 +15,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "discovery",
         settings or Settings(),
         routers=[catalog_router, search_router],
-        lifespan_parts=[keyword_runtime],
+        # search_runtime reads the keyword index keyword_runtime publishes.
+        lifespan_parts=[keyword_runtime, search_runtime],
     )

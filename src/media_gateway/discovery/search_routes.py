@@ -1,17 +1,28 @@
-"""Search endpoints backed by the keyword index alone: autocomplete."""
+"""Search endpoints: hybrid search (keyword + semantic) and autocomplete (keyword index alone)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
+from media_gateway.catalog.schemas import ContentKind, Monetization
 from media_gateway.core.errors import ProblemError
 from media_gateway.discovery.search.documents import Suggestion
+from media_gateway.discovery.search.hybrid_runtime import CachedSearch
 from media_gateway.discovery.search.keyword import KeywordIndex
+from media_gateway.discovery.search_schemas import (
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_QUERY_CHARS,
+    SearchFilters,
+    SearchRequest,
+    SearchResponse,
+)
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 
-MAX_QUERY_CHARS = 100
+MAX_PREFIX_CHARS = 100
 
 
 class AutocompleteOut(BaseModel):
@@ -29,7 +40,7 @@ def keyword_index(request: Request) -> KeywordIndex:
 @router.get("/autocomplete", response_model=AutocompleteOut)
 async def autocomplete(
     request: Request,
-    q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What was typed so far."),
+    q: str = Query(min_length=1, max_length=MAX_PREFIX_CHARS, description="What was typed so far."),
     limit: int = Query(10, ge=1, le=50),
 ) -> AutocompleteOut:
     """Titles and people whose words start with what was typed, one typo allowed in words of
@@ -43,3 +54,61 @@ async def autocomplete(
         )
     suggestions = await keyword_index(request).autocomplete(q, limit)
     return AutocompleteOut(query=q, suggestions=suggestions)
+
+
+def hybrid_search(request: Request) -> CachedSearch:
+    search = request.app.state.ctx.extras.get("hybrid_search")
+    if not isinstance(search, CachedSearch):
+        raise ProblemError(503, "Search is not ready yet.", headers={"Retry-After": "1"})
+    # Ready means the keyword index is built; the semantic half degrades on its own.
+    keyword_index(request)
+    return search
+
+
+@router.post("", response_model=SearchResponse)
+async def search_post(request: Request, body: SearchRequest) -> SearchResponse:
+    """Keyword and semantic matches fused into one ranked page, with facets over the candidates.
+    An exact or near-exact title match ranks first; a page past the end is empty, not an error."""
+    return await hybrid_search(request).search(body)
+
+
+@router.get("", response_model=SearchResponse)
+async def search_get(
+    request: Request,
+    q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    page_size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
+    region: str | None = Query(None, pattern=r"^[A-Za-z]{2}$"),
+    genres: list[str] = Query([]),
+    platforms: list[str] = Query([]),
+    monetization: list[Monetization] = Query([]),
+    year_from: int | None = Query(None),
+    year_to: int | None = Query(None),
+    min_rating: float | None = Query(None),
+    max_runtime: int | None = Query(None),
+    kind: ContentKind | None = Query(None),
+) -> SearchResponse:
+    """`POST /search` with the request in the query string: filters repeat (`genres=A&genres=B`)."""
+    try:
+        body = SearchRequest(
+            query=q,
+            filters=SearchFilters(
+                genres=genres,
+                platforms=platforms,
+                monetization=monetization,
+                year_from=year_from,
+                year_to=year_to,
+                min_rating=min_rating,
+                max_runtime=max_runtime,
+                kind=kind,
+            ),
+            region=region,
+            page=page,
+            page_size=page_size,
+        )
+    except ValidationError as exc:
+        # The same problem+json as a body that fails validation.
+        raise RequestValidationError(
+            [err | {"loc": ("query", *err.get("loc", ()))} for err in exc.errors(include_url=False)]
+        ) from exc
+    return await hybrid_search(request).search(body)

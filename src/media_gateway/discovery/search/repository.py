@@ -126,3 +126,39 @@ async def index_rows(conn: AsyncConnection, ids: Sequence[uuid.UUID], day: date)
     rows = (await conn.execute(select(*_CONTENT_COLUMNS).where(content.c.id.in_(list(ids))))).all()
     by_id = await _offers_of(conn, [r.id for r in rows], day)
     return [_row(r, by_id[r.id]) for r in rows]
+
+
+async def candidate_rows(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    """What hybrid search scores, filters and explains its candidates with."""
+    result = await conn.execute(
+        select(
+            content.c.id,
+            content.c.title_normalized,
+            content.c.original_title,
+            content.c.year,
+            content.c.genres,
+            content.c.keywords,
+            content.c.cast,
+            content.c.directors,
+            content.c.rating,
+            content.c.vote_count,
+            content.c.popularity,
+            content.c.runtime_minutes,
+        ).where(content.c.id.in_(list(ids)))
+    )
+    return result.all()
+
+
+async def watchable_offers(
+    conn: AsyncConnection, ids: Sequence[uuid.UUID], region: str, day: date
+) -> Sequence[Any]:
+    """(content_id, platform, monetization) of the offers watchable in `region` on `day`."""
+    result = await conn.execute(
+        select(offers.c.content_id, offers.c.platform, offers.c.monetization).where(
+            offers.c.content_id.in_(list(ids)),
+            offers.c.region == region,
+            or_(offers.c.available_since.is_(None), offers.c.available_since <= day),
+            or_(offers.c.expires_on.is_(None), offers.c.expires_on >= day),
+        )
+    )
+    return result.all()
