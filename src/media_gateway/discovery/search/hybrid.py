@@ -298,7 +298,7 @@ class HybridSearch:
             rows = await search_repository.candidate_rows(conn, wanted)
             found: dict[uuid.UUID, _Candidate] = {}
             for row in rows:
-                cast = [m.get("name", "") for m in row.cast or [] if isinstance(m, dict)]
+                cast = [name for name in row.cast_names or [] if isinstance(name, str)]
                 keys = {row.title_normalized, normalize_title(row.original_title or "")} - {""}
                 found[row.id] = _Candidate(
                     id=row.id,
