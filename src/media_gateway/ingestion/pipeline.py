@@ -287,7 +287,9 @@ class IngestionPipeline:
             logger.warning("payload refresh failed; re-embedding", extra={"items": len(work)})
             return await self._embed_work(work, report)
         report.seconds["vector_upsert"] += time.perf_counter() - started
-        async with self.engine.begin() as conn:
+        # Under the write lock: these rows may be locked by the batch transaction running
+        # concurrently, and two transactions updating the same titles in different orders deadlock.
+        async with self._write_lock, self.engine.begin() as conn:
             await catalog.store_quality(conn, work)
         report.counts["payload_refreshed"] += len(work)
         report.counts["vectors_written"] += len(work)
@@ -320,7 +322,7 @@ class IngestionPipeline:
             [VectorPoint(id=w.id, vector=v, payload=w.payload) for w, v in zip(items, vectors, strict=True)]
         )
         report.seconds["vector_upsert"] += time.perf_counter() - started
-        async with self.engine.begin() as conn:
+        async with self._write_lock, self.engine.begin() as conn:
             await catalog.mark_embedded(conn, items)
         report.counts["embedded"] += len(items)
         report.counts["vectors_written"] += len(items)
