@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -29,6 +27,7 @@ from tenacity import (
 )
 
 from media_gateway.core.breaker import CircuitBreaker, CircuitOpenError
+from media_gateway.core.metrics import metric_set
 from media_gateway.core.request_id import REQUEST_ID_HEADER, current_request_id, new_request_id
 from media_gateway.core.settings import HttpClientSettings, Settings
 
@@ -61,42 +60,34 @@ class ClientMetrics:
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> ClientMetrics:
-        """One set per registry: registering the same names twice on a registry raises."""
-        with _metrics_lock:
-            metrics = _metrics_by_registry.get(registry)
-            if metrics is None:
-                metrics = cls(
-                    requests=Counter(
-                        "mg_http_client_requests_total",
-                        "Outbound HTTP attempts by upstream and outcome.",
-                        ["upstream", "outcome"],
-                        registry=registry,
-                    ),
-                    duration=Histogram(
-                        "mg_http_client_request_duration_seconds",
-                        "Outbound HTTP attempt latency, including failed attempts.",
-                        ["upstream"],
-                        registry=registry,
-                    ),
-                    breaker_state=Gauge(
-                        "mg_http_breaker_state",
-                        "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.",
-                        ["upstream"],
-                        registry=registry,
-                    ),
-                )
-                _metrics_by_registry[registry] = metrics
-            return metrics
+        return metric_set(registry, cls, cls._build)
+
+    @classmethod
+    def _build(cls, registry: CollectorRegistry) -> ClientMetrics:
+        return cls(
+            requests=Counter(
+                "mg_http_client_requests_total",
+                "Outbound HTTP attempts by upstream and outcome.",
+                ["upstream", "outcome"],
+                registry=registry,
+            ),
+            duration=Histogram(
+                "mg_http_client_request_duration_seconds",
+                "Outbound HTTP attempt latency, including failed attempts.",
+                ["upstream"],
+                registry=registry,
+            ),
+            breaker_state=Gauge(
+                "mg_http_breaker_state",
+                "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.",
+                ["upstream"],
+                registry=registry,
+            ),
+        )
 
     def track_breaker(self, breaker: CircuitBreaker) -> None:
         # Read at scrape time, so the gauge never lags the clock-derived half-open state.
         self.breaker_state.labels(upstream=breaker.upstream).set_function(lambda: float(breaker.state))
-
-
-_metrics_lock = threading.Lock()
-_metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ClientMetrics] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class ClientOverrides(TypedDict, total=False):

@@ -4,13 +4,34 @@ process) and one access log line per request."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("media_gateway.access")
+
+_T = TypeVar("_T")
+_sets_lock = threading.Lock()
+_sets: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Any], Any]] = weakref.WeakKeyDictionary()
+
+
+def metric_set(registry: CollectorRegistry, kind: type[_T], build: Callable[[CollectorRegistry], _T]) -> _T:
+    """The one `kind` metric set of `registry`, built on first use: registering the same metric
+    names twice on a registry raises, and several components of one app share a registry."""
+    with _sets_lock:
+        per_registry = _sets.setdefault(registry, {})
+        if kind not in per_registry:
+            per_registry[kind] = build(registry)
+        found: _T = per_registry[kind]
+        return found
+
+
 # Probes and scrapes arrive every few seconds; at INFO they would drown the real traffic.
 _QUIET_PREFIXES = ("/health/", "/metrics")
 

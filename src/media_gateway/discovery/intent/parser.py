@@ -13,8 +13,6 @@ import asyncio
 import hashlib
 import itertools
 import logging
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +25,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from media_gateway.core.http import HttpClientFactory
+from media_gateway.core.metrics import metric_set
 from media_gateway.core.redis import redis_key
 from media_gateway.core.settings import Settings
 from media_gateway.discovery.intent.llm import LlmIntentClient, LlmIntentError
@@ -50,34 +49,27 @@ class IntentMetrics:
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> IntentMetrics:
-        """One set per registry, as registering a name twice raises; parsers of one app share it."""
-        with _metrics_lock:
-            metrics = _metrics_by_registry.get(registry)
-            if metrics is None:
-                metrics = cls(
-                    cache_hits=Counter(
-                        "mg_intent_cache_hits", "Intent parses answered from Redis.", registry=registry
-                    ),
-                    cache_misses=Counter(
-                        "mg_intent_cache_misses",
-                        "Intent parses not in Redis (the LLM was asked).",
-                        registry=registry,
-                    ),
-                    llm_failures=Counter(
-                        "mg_intent_llm_failures",
-                        "LLM intent parses that failed and fell back to the rules, by reason.",
-                        ["reason"],
-                        registry=registry,
-                    ),
-                )
-                _metrics_by_registry[registry] = metrics
-            return metrics
+        """Parsers of one app share one set."""
+        return metric_set(registry, cls, cls._build)
 
-
-_metrics_lock = threading.Lock()
-_metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, IntentMetrics] = (
-    weakref.WeakKeyDictionary()
-)
+    @classmethod
+    def _build(cls, registry: CollectorRegistry) -> IntentMetrics:
+        return cls(
+            cache_hits=Counter(
+                "mg_intent_cache_hits", "Intent parses answered from Redis.", registry=registry
+            ),
+            cache_misses=Counter(
+                "mg_intent_cache_misses",
+                "Intent parses not in Redis (the LLM was asked).",
+                registry=registry,
+            ),
+            llm_failures=Counter(
+                "mg_intent_llm_failures",
+                "LLM intent parses that failed and fell back to the rules, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+        )
 
 
 def cache_key(settings: Settings, normalized_query: str) -> str:
