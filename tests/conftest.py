@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from media_gateway.core.settings import Settings
+from tests.fakes.token_issuer import TestTokenIssuer
 
 ADMIN_DSN = os.environ.get("MG_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -103,3 +104,10 @@ async def scratch_settings() -> AsyncIterator[Settings]:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def token_issuer() -> Iterator[TestTokenIssuer]:
+    """Test keys served as a JWKS; pass `auth=token_issuer.auth_settings()` to `make_settings`."""
+    with TestTokenIssuer() as issuer:
+        yield issuer

@@ -18,6 +18,7 @@ from media_gateway.core.http import HttpClientFactory
 from media_gateway.core.metrics import HttpMetrics, RequestTelemetryMiddleware, metrics_router
 from media_gateway.core.redis import make_redis
 from media_gateway.core.request_id import RequestIdMiddleware
+from media_gateway.core.security.dependencies import close_token_verifier
 from media_gateway.core.settings import ServiceName, Settings
 
 
@@ -72,6 +73,7 @@ def create_service_app(
             stack.push_async_callback(engine.dispose)
             stack.push_async_callback(redis.aclose)
             stack.push_async_callback(ctx.http.aclose)
+            stack.push_async_callback(close_token_verifier, ctx)
             for part in lifespan_parts:
                 await stack.enter_async_context(part(ctx))
             yield

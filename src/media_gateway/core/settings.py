@@ -218,6 +218,31 @@ class DiscoverySettings(BaseModel):
     default_region: str = "US"
 
 
+class AuthSettings(BaseModel):
+    # The `iss` of every access token; empty means the auth service's own URL.
+    issuer: str = ""
+    audience: str = "media-gateway"
+    # Where every service fetches the signing keys; empty means {auth}/.well-known/jwks.json.
+    jwks_url: str = ""
+    jwks_cache_ttl_sec: float = Field(default=300.0, gt=0)
+    # A token signed with a key we have not seen yet triggers a refetch, at most this often.
+    jwks_refetch_min_interval_sec: float = Field(default=10.0, ge=0)
+    leeway_sec: int = Field(default=60, ge=0)
+    algorithms: list[Literal["RS256", "EdDSA"]] = ["RS256", "EdDSA"]
+    access_token_ttl_sec: int = Field(default=3600, ge=60)
+
+
+class SonaSettings(BaseModel):
+    # Users with at most this many interactions get the cold-start recommender.
+    cold_start_max_interactions: int = Field(default=5, ge=0)
+
+
+class SyncSettings(BaseModel):
+    # A progress report at or above this fraction of the runtime marks the title watched.
+    completion_threshold: float = Field(default=0.95, gt=0, le=1)
+    device_online_sec: int = Field(default=60, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MG_",
@@ -248,6 +273,9 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = IngestionSettings()
     llm: LlmSettings = LlmSettings()
     discovery: DiscoverySettings = DiscoverySettings()
+    auth: AuthSettings = AuthSettings()
+    sona: SonaSettings = SonaSettings()
+    sync: SyncSettings = SyncSettings()
 
     @property
     def uses_embedded_postgres(self) -> bool:
@@ -275,6 +303,14 @@ class Settings(BaseSettings):
             return configured.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.ports.of(service)}"
+
+    @property
+    def token_issuer(self) -> str:
+        return self.auth.issuer.rstrip("/") or self.service_url("auth")
+
+    @property
+    def jwks_url(self) -> str:
+        return self.auth.jwks_url or f"{self.service_url('auth')}/.well-known/jwks.json"
 
     @property
     def keyword_index_path(self) -> Path:
