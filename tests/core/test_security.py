@@ -166,3 +166,28 @@ async def test_missing_scope_is_403_insufficient_scope(
     response = await client.get("/admin-only", headers=_bearer(token_issuer.mint(uuid.uuid4())))
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+async def test_a_remembered_token_is_never_accepted_past_its_expiry(token_issuer: TestTokenIssuer) -> None:
+    import asyncio
+
+    from media_gateway.core.security.signing import jwks_document
+    from media_gateway.core.security.tokens import InvalidTokenError, JwksCache, TokenVerifier
+
+    async def fetch() -> dict[str, object]:
+        return jwks_document(token_issuer.keys)
+
+    verifier = TokenVerifier(
+        JwksCache(fetch, ttl_sec=300, refetch_min_interval_sec=0),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        algorithms=["RS256", "EdDSA"],
+        leeway_sec=60,
+    )
+    # Expired 58 s ago: still inside the leeway for one or two more seconds.
+    token = token_issuer.mint(uuid.uuid4(), exp=int(time.time()) - 58)
+    assert (await verifier.verify(token)).token == token
+    assert (await verifier.verify(token)).token == token  # served from memory
+    await asyncio.sleep(2.5)
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)

@@ -5,6 +5,8 @@ Every embedder returns float32 rows of unit L2 norm, so a dot product is the cos
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from media_gateway.core.embeddings.base import Embedder, EmbeddingError, FloatMatrix
 from media_gateway.core.embeddings.onnx import (
     MINILM_DIMENSION,
@@ -53,5 +55,8 @@ def get_embedder(settings: Settings) -> Embedder:
             backoff_max_sec=settings.http.backoff_max_sec,
         )
     return shared_onnx_embedder(
-        threads=cfg.onnx_threads, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size
+        threads=cfg.onnx_threads,
+        max_tokens=cfg.max_tokens,
+        batch_size=cfg.batch_size,
+        model_path=Path(cfg.model_path).expanduser() if cfg.model_path else None,
     )

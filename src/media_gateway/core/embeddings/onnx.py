@@ -154,8 +154,11 @@ class OnnxMiniLMEmbedder:
         tokenizer.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")  # noqa: S106
         tokenizer.enable_truncation(max_length=self.max_tokens)
 
+        model_file = self._model_path or minilm_model_path()
+        if not model_file.is_file():
+            raise EmbeddingError(f"ONNX model not found at {model_file}")
         session = ort.InferenceSession(
-            str(self._model_path or minilm_model_path()),
+            str(model_file),
             sess_options=minilm_session_options(self.threads),
             providers=["CPUExecutionProvider"],
         )
@@ -239,18 +242,25 @@ class OnnxMiniLMEmbedder:
 
 
 _SHARED_LOCK = threading.Lock()
-_SHARED_ONNX: dict[tuple[int, int, int], OnnxMiniLMEmbedder] = {}
+_SHARED_ONNX: dict[tuple[int, int, int, str], OnnxMiniLMEmbedder] = {}
 
 
-def shared_onnx_embedder(*, threads: int, max_tokens: int, batch_size: int) -> OnnxMiniLMEmbedder:
-    """The process-wide instance for these parameters, one more reference taken; balance with `aclose()`."""
+def shared_onnx_embedder(
+    *, threads: int, max_tokens: int, batch_size: int, model_path: Path | None = None
+) -> OnnxMiniLMEmbedder:
+    """The process-wide instance for these parameters, one more reference taken; balance with `aclose()`.
+
+    `model_path` None means the bundled int8 model.
+    """
     # batch_size is part of the key so a caller never silently gets another caller's chunking.
-    key = (threads, max_tokens, batch_size)
+    key = (threads, max_tokens, batch_size, str(model_path or ""))
     with _SHARED_LOCK:
         shared = _SHARED_ONNX.get(key)
         if shared is not None:
             shared._refs += 1
             return shared
-        embedder = OnnxMiniLMEmbedder(threads=threads, max_tokens=max_tokens, batch_size=batch_size)
+        embedder = OnnxMiniLMEmbedder(
+            threads=threads, max_tokens=max_tokens, batch_size=batch_size, model_path=model_path
+        )
         _SHARED_ONNX[key] = embedder
         return embedder
