@@ -24,7 +24,9 @@ def free_port() -> int:
 async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` (lifespan included) and yield its base URL; stop it on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     # The test runner owns the signals.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

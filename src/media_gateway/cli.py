@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--aggregator", action="store_true", help="the configured aggregator API")
     what.add_argument("--enrich", action="store_true", help="re-embed stale content, update quality scores")
     ingest.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
+
+    from media_gateway.auth.cli import add_parser as add_auth_parser
+
+    add_auth_parser(sub)
     return parser
 
 
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "host", None):
         overrides["host"] = args.host
     settings = Settings(**overrides)  # type: ignore[arg-type]
+
+    if args.command == "auth":
+        from media_gateway.auth.cli import run as run_auth
+
+        return run_auth(settings, args)
 
     # Imported late: `--help` should not pay for loading every service.
     from media_gateway import runner

@@ -78,7 +78,10 @@ def _uvicorn_config(app: FastAPI, settings: Settings, port: int) -> uvicorn.Conf
         log_config=None,
         access_log=False,
         lifespan="on",
-        proxy_headers=True,
+        # The peer address must stay the socket's: forwarded headers are honoured only from the
+        # configured trusted proxies (`auth.trusted_proxies`, core.ratelimit.client_ip), and uvicorn
+        # would otherwise believe any X-Forwarded-For sent from 127.0.0.1.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["gateway", "discovery", "sona", "auth", "sync", "ingestion", "playback", "mcp"]
@@ -137,7 +138,9 @@ class EmbedderSettings(BaseModel):
     api_key: str = ""
     dimension: int = 1536
     timeout_sec: float = 10.0
-    # The local ONNX model.
+    # The local ONNX model. model_path: an all-MiniLM-L6-v2-compatible .onnx file (inputs input_ids,
+    # attention_mask, token_type_ids; output last_hidden_state, 384-d); empty = the bundled int8 model.
+    model_path: str = ""
     onnx_threads: int = 2
     # all-MiniLM-L6-v2 was trained on 128 word pieces; longer inputs cost time and add little.
     max_tokens: int = 128
@@ -215,6 +218,9 @@ class DiscoverySettings(BaseModel):
     # final = (1 - w) * relevance + w * affinity, before the user's A/B variant overrides w.
     personalization_weight: float = Field(default=0.25, ge=0, le=1)
     personalization_budget_ms: int = Field(default=50, ge=1)
+    # How far down the relevance ranking personalization may lift a title onto page 1.
+    personalization_candidates: int = Field(default=100, ge=1, le=500)
+    personalization_cache_ttl_sec: int = Field(default=300, ge=1)
     default_region: str = "US"
 
 
@@ -230,17 +236,138 @@ class AuthSettings(BaseModel):
     leeway_sec: int = Field(default=60, ge=0)
     algorithms: list[Literal["RS256", "EdDSA"]] = ["RS256", "EdDSA"]
     access_token_ttl_sec: int = Field(default=3600, ge=60)
+    # Authorization server (auth service).
+    refresh_token_ttl_sec: int = Field(default=30 * 86_400, ge=60)
+    authorization_code_ttl_sec: int = Field(default=300, ge=60, le=600)
+    # A pending /auth/authorize request (login and consent page) lives this long.
+    authorization_request_ttl_sec: int = Field(default=600, ge=60)
+    device_code_ttl_sec: int = Field(default=900, ge=1)
+    device_poll_interval_sec: int = Field(default=5, ge=1)
+    signing_algorithm: Literal["RS256", "EdDSA"] = "RS256"
+    # Encrypts the private signing keys at rest (AES-256-GCM): 32 bytes, base64url. Empty: a key kept
+    # 0600 in the data dir (set this when several auth replicas share one database).
+    key_encryption_key: SecretStr = Field(default=SecretStr(""), repr=False)
+    # Each auth process rereads the signing keys this often (a rotation elsewhere reaches it).
+    keys_reload_sec: float = Field(default=30.0, ge=0)
+    # After a rotation the previous key stays published this much longer than its tokens live.
+    key_overlap_extra_sec: int = Field(default=300, ge=0)
+    # argon2id; the defaults are RFC 9106's second recommendation (argon2-cffi's defaults). Tests
+    # lower them, production must not.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65_536, ge=8)
+    password_hash_parallelism: int = Field(default=4, ge=1)
+    # The first-party public client the JSON login, the apps and TV devices use.
+    first_party_client_id: str = "media-gateway-app"
+    first_party_redirect_uris: list[str] = []
+    # The services' own confidential client, registered at first start; its secret is kept (0600)
+    # in the data dir.
+    services_client_id: str = "media-gateway-services"
+    # Its secret; empty: one made and kept in the data dir (set it when auth runs as several replicas).
+    services_client_secret: SecretStr = Field(default=SecretStr(""), repr=False)
+    # The token endpoints keep registered clients this long in memory.
+    client_cache_ttl_sec: float = Field(default=30.0, ge=0)
+    bootstrap_clients: bool = True
+    # How often expired codes, tokens and retired keys are deleted.
+    purge_interval_sec: float = Field(default=3600.0, gt=0)
+    # Rate limits (GCRA: `limit` requests per window, refilled smoothly). Device-code polling of
+    # /auth/token is paced by `slow_down` instead and does not count.
+    rate_limit_token_per_min: int = Field(default=10, ge=1)
+    rate_limit_device_per_min: int = Field(default=5, ge=1)
+    rate_limit_authorize_per_min: int = Field(default=20, ge=1)
+    rate_limit_login_per_min: int = Field(default=10, ge=1)
+    rate_limit_register_per_hour: int = Field(default=5, ge=1)
+    # Multiplies every window (tests shorten it to watch a window recover).
+    rate_limit_window_scale: float = Field(default=1.0, gt=0)
+    # Peers (CIDRs) whose forwarded header names the client; anyone else is the client.
+    trusted_proxies: list[str] = []
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    # Google sign-in; off while the client id is empty. Plain GOOGLE_CLIENT_ID and
+    # GOOGLE_CLIENT_SECRET are read when these are unset (see Settings).
+    google_client_id: str = ""
+    google_client_secret: SecretStr = SecretStr("")
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    google_issuer: str = "https://accounts.google.com"
+    # Empty means {issuer}/auth/oauth/google/callback; it must match the URI registered at Google.
+    google_redirect_uri: str = ""
+    google_state_ttl_sec: int = Field(default=600, ge=1)
+    google_timeout_sec: float = Field(default=10.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # A typo must stop the start, not turn every limited request into a 500.
+        for cidr in value:
+            ipaddress.ip_network(cidr.strip(), strict=False)
+        return value
 
 
 class SonaSettings(BaseModel):
     # Users with at most this many interactions get the cold-start recommender.
     cold_start_max_interactions: int = Field(default=5, ge=0)
+    # Background training: on this schedule (0: never), and early after this many new events.
+    retrain_interval_sec: float = Field(default=3600.0, ge=0)
+    retrain_after_events: int = Field(default=500, ge=1)
+    # How often a replica looks for a newer model snapshot trained elsewhere (0: never).
+    model_poll_sec: float = Field(default=60.0, ge=0)
+    # Train at start when no snapshot exists yet (off in tests, which train through the admin API).
+    train_on_start: bool = True
+    # EASE L2 regularization.
+    ease_l2: float = Field(default=200.0, gt=0)
+    # Per-user state (history, scores, vectors, adapter) is cached in memory this long.
+    user_state_ttl_sec: float = Field(default=60.0, gt=0)
+    user_state_cache_size: int = Field(default=2048, ge=1)
+    # Users need this many rated or watched titles before a LoRA adapter is trained for them.
+    lora_min_interactions: int = Field(default=3, ge=1)
+    lora_rank: int = Field(default=8, ge=1, le=64)
+    lora_alpha: float = Field(default=16.0, gt=0)
+    # Versions of a user's adapter kept in PostgreSQL (the active one included).
+    lora_keep_versions: int = Field(default=5, ge=1)
+    # Recommendations: candidates pulled from each source, MMR trade-off, client cache hint.
+    candidates_per_source: int = Field(default=200, ge=10, le=2000)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
+    # How much the LoRA-personalized similarity multiplies a blended score: score * (1 + boost * sim).
+    lora_boost: float = Field(default=0.2, ge=0)
+    recommendations_ttl_sec: int = Field(default=300, ge=0)
+    default_region: str = "US"
+    # Onboarding answers from auth are cached per user this long.
+    onboarding_ttl_sec: float = Field(default=300.0, gt=0)
+    # Events of these experiment keys steer SONA features.
+    search_experiment_key: str = "search_personalization"
+    recommendations_experiment_key: str = "recommendations"
+    # Running experiments are cached in memory this long.
+    experiment_cache_ttl_sec: float = Field(default=5.0, ge=0)
+    # BLAS threads for the process (numpy/scipy): at request sizes, waking a second BLAS thread on
+    # a busy 2-core box costs 10-20x the work itself (measured: a 4.8k x 384 product 3.9 ms vs 0.2
+    # ms). Process-wide, so it also applies to the other services of an embedded stack; 0 leaves it.
+    blas_threads: int = Field(default=1, ge=0)
 
 
 class SyncSettings(BaseModel):
     # A progress report at or above this fraction of the runtime marks the title watched.
     completion_threshold: float = Field(default=0.95, gt=0, le=1)
     device_online_sec: int = Field(default=60, ge=1)
+    # Positions below this fraction of the runtime are not recorded as progress.
+    min_progress_fraction: float = Field(default=0.01, ge=0, lt=1)
+    # Group commit: mutations arriving within this window share one transaction (at most max_ops).
+    group_commit_window_ms: float = Field(default=2.0, ge=0)
+    group_commit_max_ops: int = Field(default=512, ge=1)
+    # A remote hybrid-clock timestamp further ahead than this is clamped to server time.
+    max_clock_drift_sec: int = Field(default=60, ge=1)
+    tombstone_ttl_days: int = Field(default=30, ge=1)
+    gc_interval_sec: float = Field(default=3600.0, ge=0)  # 0: no periodic tombstone collection
+    outbox_relay_interval_sec: float = Field(default=5.0, gt=0)
+    changes_page_max: int = Field(default=1000, ge=1)
+    batch_max_ops: int = Field(default=10_000, ge=1)
+    # Devices and remote commands (sync-B).
+    max_devices_per_user: int = Field(default=50, ge=1)
+    command_ttl_sec: float = Field(default=5.0, gt=0)
+    # WebSocket live push: messages buffered per socket before a slow client is told to resume.
+    ws_queue_size: int = Field(default=512, ge=8)
+    ws_replay_page_size: int = Field(default=500, ge=1, le=5000)
+    ws_send_timeout_sec: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -276,6 +403,18 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     sona: SonaSettings = SonaSettings()
     sync: SyncSettings = SyncSettings()
+
+    @model_validator(mode="after")
+    def _google_credentials_from_plain_env(self) -> Settings:
+        # Google's own docs name these GOOGLE_CLIENT_ID / GOOGLE_CLIENT_SECRET; MG_AUTH__* wins.
+        updates: dict[str, object] = {}
+        if not self.auth.google_client_id and os.environ.get("GOOGLE_CLIENT_ID"):
+            updates["google_client_id"] = os.environ["GOOGLE_CLIENT_ID"]
+        if not self.auth.google_client_secret.get_secret_value() and os.environ.get("GOOGLE_CLIENT_SECRET"):
+            updates["google_client_secret"] = SecretStr(os.environ["GOOGLE_CLIENT_SECRET"])
+        if updates:
+            self.auth = self.auth.model_copy(update=updates)
+        return self
 
     @property
     def uses_embedded_postgres(self) -> bool:
