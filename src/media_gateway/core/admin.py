@@ -1,4 +1,5 @@
-"""The admin bearer token that guards operator endpoints until service tokens from auth replace it."""
+"""Who may call operator endpoints: the operator's admin token, or a client-credentials access token
+with the `admin` scope (how services and automation call them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from fastapi import Request
 
 from media_gateway.core.errors import ProblemError
+from media_gateway.core.security.dependencies import token_verifier
+from media_gateway.core.security.tokens import InvalidTokenError
 from media_gateway.core.settings import Settings
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
@@ -29,12 +32,24 @@ def ensure_admin_token(settings: Settings) -> Settings:
 
 
 async def require_admin(request: Request) -> None:
-    """FastAPI dependency: the caller presents the admin token as a bearer token."""
-    expected: str = request.app.state.ctx.settings.admin_token
-    if not expected:
-        raise ProblemError(403, "The admin API is disabled: set MG_ADMIN_TOKEN to enable it.")
+    """FastAPI dependency: the admin token, or a client (not user) token with the `admin` scope."""
+    ctx = request.app.state.ctx
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), expected.encode()):
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise ProblemError(401, "an admin bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    expected: str = ctx.settings.admin_token
+    if expected and hmac.compare_digest(presented.encode(), expected.encode()):
+        return
+    try:
+        principal = await token_verifier(ctx).verify(presented)
+    except InvalidTokenError as exc:
         raise ProblemError(
-            401, "A valid admin bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+            401, "invalid bearer token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
+    if principal.user_id is not None or not principal.has_scopes("admin"):
+        raise ProblemError(
+            403,
+            "this endpoint needs a client token with the admin scope",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'},
         )

@@ -334,7 +334,7 @@ class SonaSettings(BaseModel):
     default_region: str = "US"
     # Onboarding answers from auth are cached per user this long.
     onboarding_ttl_sec: float = Field(default=300.0, gt=0)
-    # Events of these experiment keys steer SONA features.
+    # The running experiment with this key sets discovery's blend weight / the recommendation knobs.
     search_experiment_key: str = "search_personalization"
     recommendations_experiment_key: str = "recommendations"
     # Running experiments are cached in memory this long.

@@ -3,8 +3,6 @@ client-credentials token with the `admin` scope."""
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, Depends, Request
 
 from media_gateway.auth import repository
@@ -12,35 +10,11 @@ from media_gateway.auth.oauth_clients import create_client
 from media_gateway.auth.repository import ClientRow
 from media_gateway.auth.schemas import ClientCreate, ClientOut, KeyRotation
 from media_gateway.auth.state import auth_state
+from media_gateway.core.admin import require_admin
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.errors import ProblemError
-from media_gateway.core.security.tokens import InvalidTokenError
 
-
-async def require_admin_caller(request: Request) -> None:
-    ctx: ServiceContext = request.app.state.ctx
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    presented = presented.strip()
-    if scheme.lower() != "bearer" or not presented:
-        raise ProblemError(401, "an admin bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    expected = ctx.settings.admin_token
-    if expected and hmac.compare_digest(presented.encode(), expected.encode()):
-        return
-    try:
-        principal = await auth_state(ctx).verifier.verify(presented)
-    except InvalidTokenError as exc:
-        raise ProblemError(
-            401, "invalid bearer token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from exc
-    if principal.user_id is not None or not principal.has_scopes("admin"):
-        raise ProblemError(
-            403,
-            "this endpoint needs a client token with the admin scope",
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'},
-        )
-
-
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin_caller)])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
 def _out(client: ClientRow, secret: str | None = None) -> ClientOut:
