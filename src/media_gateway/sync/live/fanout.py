@@ -110,7 +110,8 @@ class LiveHub:
         self._connected = asyncio.Event()
 
     async def start(self) -> None:
-        await self._connect()
+        # Not connected here: with Redis down the service must still start (and report not ready);
+        # the reader connects, and reconnects with backoff, while sockets wait for it in `join`.
         self._reader = asyncio.create_task(self._read_forever(), name="sync-live-hub")
 
     async def stop(self) -> None:
