@@ -15,6 +15,7 @@ Prints one JSON object. Targets come from issue 4 ("Relevance evaluation")."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
@@ -63,12 +64,10 @@ def _wait_for_demo(stack: StackProcess, token: str) -> None:
             time.sleep(2)
 
 
-def _map_ids(stack: StackProcess, token: str, tmdb_ids: set[int]) -> dict[int, str]:
+def _map_ids(ingestion: str, token: str, tmdb_ids: set[int]) -> dict[int, str]:
     """TMDB id -> our content id, through the ingestion service's entity mappings."""
     mapped: dict[int, str] = {}
-    with httpx.Client(
-        base_url=stack.url("ingestion"), headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as c:
+    with httpx.Client(base_url=ingestion, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
         for tmdb_id in sorted(tmdb_ids):
             response = c.get(
                 "/api/v1/admin/entity-mappings", params={"id_type": "tmdb", "external_id": str(tmdb_id)}
@@ -134,20 +133,21 @@ def _score(
 
 
 def _evaluate(
-    stack: StackProcess,
+    discovery: str,
+    ingestion: str,
     token: str,
     queries: list[dict[str, Any]],
     titles: dict[int, tuple[str, int | None]],
 ) -> dict[str, Any]:
     wanted = {t for q in queries if q["type"] != "structured" for t in q["relevant_tmdb_ids"]}
     started = time.perf_counter()
-    ids = _map_ids(stack, token, wanted)
+    ids = _map_ids(ingestion, token, wanted)
     mapping_s = time.perf_counter() - started
 
     per_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     misses: dict[str, list[dict[str, Any]]] = defaultdict(list)
     latencies: list[float] = []
-    with httpx.Client(base_url=stack.url("discovery"), timeout=30) as c:
+    with httpx.Client(base_url=discovery, timeout=30) as c:
         for q in queries:
             t0 = time.perf_counter()
             response = c.post("/api/v1/search", json={"query": q["query"], "page_size": K})
@@ -215,7 +215,20 @@ def _evaluate(
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--discovery", help="evaluate a running discovery service (skips starting `up`)")
+    parser.add_argument("--ingestion", help="its ingestion service, for the TMDB id mappings")
+    parser.add_argument("--admin-token", help="the ingestion admin token")
+    args = parser.parse_args()
     queries = _load()
+    if args.discovery:
+        if not (args.ingestion and args.admin_token):
+            raise SystemExit("--discovery needs --ingestion and --admin-token")
+        movies = asyncio.run(load_tmdb5000(DATASET))
+        titles = {m.tmdb_id: (_title_key(m.title), m.year) for m in movies}
+        result = _evaluate(args.discovery, args.ingestion, args.admin_token, queries, titles)
+        print(json.dumps(result, indent=2))
+        return
     base_dir = world_traversable_dir("mg-bench-relevance-")
     stack = StackProcess.fresh(
         base_dir / "data", {"MG_INGESTION__DEMO_ON_START": "true", "MG_LOG_LEVEL": "WARNING"}
@@ -231,7 +244,7 @@ def main() -> None:
         token = (stack.data_dir / "admin-token").read_text().strip()
         _wait_for_demo(stack, token)
         time.sleep(3)  # let the keyword index and the search cache settle
-        result = _evaluate(stack, token, queries, titles)
+        result = _evaluate(stack.url("discovery"), stack.url("ingestion"), token, queries, titles)
     finally:
         stack.stop()
         shutil.rmtree(base_dir, ignore_errors=True)

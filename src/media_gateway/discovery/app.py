@@ -8,6 +8,7 @@ from media_gateway.discovery.catalog_routes import router as catalog_router
 from media_gateway.discovery.search.hybrid_runtime import search_runtime
 from media_gateway.discovery.search.runtime import keyword_runtime
 from media_gateway.discovery.search_routes import router as search_router
+from media_gateway.discovery.search_service import search_service_runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -15,6 +16,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "discovery",
         settings or Settings(),
         routers=[catalog_router, search_router],
-        # search_runtime reads the keyword index keyword_runtime publishes.
-        lifespan_parts=[keyword_runtime, search_runtime],
+        # Each part reads what the one before it publishes.
+        lifespan_parts=[keyword_runtime, search_runtime, search_service_runtime],
     )

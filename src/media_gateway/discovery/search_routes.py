@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from media_gateway.catalog.schemas import ContentKind, Monetization
 from media_gateway.core.errors import ProblemError
+from media_gateway.core.security.dependencies import OptionalPrincipal
 from media_gateway.discovery.search.documents import Suggestion
-from media_gateway.discovery.search.hybrid_runtime import CachedSearch
 from media_gateway.discovery.search.keyword import KeywordIndex
 from media_gateway.discovery.search_schemas import (
     MAX_PAGE,
@@ -19,6 +19,7 @@ from media_gateway.discovery.search_schemas import (
     SearchRequest,
     SearchResponse,
 )
+from media_gateway.discovery.search_service import SearchService
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 
@@ -56,9 +57,14 @@ async def autocomplete(
     return AutocompleteOut(query=q, suggestions=suggestions)
 
 
-def hybrid_search(request: Request) -> CachedSearch:
-    search = request.app.state.ctx.extras.get("hybrid_search")
-    if not isinstance(search, CachedSearch):
+def _respond(body: bytes) -> Response:
+    # A `SearchResponse` already serialized: cached data goes to the wire without the models.
+    return Response(body, media_type="application/json")
+
+
+def search_service(request: Request) -> SearchService:
+    search = request.app.state.ctx.extras.get("search_service")
+    if not isinstance(search, SearchService):
         raise ProblemError(503, "Search is not ready yet.", headers={"Retry-After": "1"})
     # Ready means the keyword index is built; the semantic half degrades on its own.
     keyword_index(request)
@@ -66,15 +72,17 @@ def hybrid_search(request: Request) -> CachedSearch:
 
 
 @router.post("", response_model=SearchResponse)
-async def search_post(request: Request, body: SearchRequest) -> SearchResponse:
+async def search_post(request: Request, body: SearchRequest, principal: OptionalPrincipal) -> Response:
     """Keyword and semantic matches fused into one ranked page, with facets over the candidates.
-    An exact or near-exact title match ranks first; a page past the end is empty, not an error."""
-    return await hybrid_search(request).search(body)
+    An exact or near-exact title match ranks first; a page past the end is empty, not an error.
+    With a user's bearer token the results are re-ranked by their affinities (`personalized`)."""
+    return _respond(await search_service(request).search(body, principal))
 
 
 @router.get("", response_model=SearchResponse)
 async def search_get(
     request: Request,
+    principal: OptionalPrincipal,
     q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     page_size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
@@ -87,7 +95,9 @@ async def search_get(
     min_rating: float | None = Query(None),
     max_runtime: int | None = Query(None),
     kind: ContentKind | None = Query(None),
-) -> SearchResponse:
+    max_certification: str | None = Query(None),
+    only_my_services: bool = Query(False),
+) -> Response:
     """`POST /search` with the request in the query string: filters repeat (`genres=A&genres=B`)."""
     try:
         body = SearchRequest(
@@ -101,6 +111,8 @@ async def search_get(
                 min_rating=min_rating,
                 max_runtime=max_runtime,
                 kind=kind,
+                max_certification=max_certification,
+                only_my_services=only_my_services,
             ),
             region=region,
             page=page,
@@ -111,4 +123,4 @@ async def search_get(
         raise RequestValidationError(
             [err | {"loc": ("query", *err.get("loc", ()))} for err in exc.errors(include_url=False)]
         ) from exc
-    return await hybrid_search(request).search(body)
+    return _respond(await search_service(request).search(body, principal))

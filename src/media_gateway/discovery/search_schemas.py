@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,6 +11,7 @@ from media_gateway.catalog.genres import canonical_genre
 from media_gateway.catalog.schemas import PLATFORMS, ContentKind, Monetization
 from media_gateway.discovery.intent.schemas import MAX_RUNTIME_MINUTES, MAX_YEAR, MIN_YEAR, Intent
 from media_gateway.discovery.schemas import ContentSummary
+from media_gateway.discovery.search.certification import LADDER
 
 MAX_QUERY_CHARS: Final = 500
 MAX_PAGE_SIZE: Final = 100
@@ -32,6 +34,25 @@ class SearchFilters(BaseModel):
     min_rating: float | None = Field(default=None, ge=0, le=10)
     max_runtime: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_MINUTES)
     kind: ContentKind | None = None
+    max_certification: str | None = Field(
+        default=None,
+        description=f"Mildest-first ladder {', '.join(LADDER)} (TV and other regions' ratings map onto "
+        "it by age). Titles whose rating in the searched region is unknown are left out.",
+    )
+    only_my_services: bool = Field(
+        default=False,
+        description="Only titles on the platforms the signed-in user subscribes to (needs a token).",
+    )
+
+    @field_validator("max_certification")
+    @classmethod
+    def _known_certification(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        wanted = value.strip().upper()
+        if wanted not in LADDER:
+            raise ValueError(f"unknown certification {value!r}; one of {list(LADDER)}")
+        return wanted
 
     @field_validator("genres")
     @classmethod
@@ -103,6 +124,11 @@ class Facets(BaseModel):
     rating_buckets: list[FacetCount] = []
 
 
+class Experiment(BaseModel):
+    id: str
+    variant: str
+
+
 class SearchResponse(BaseModel):
     query: str
     region: str
@@ -114,3 +140,24 @@ class SearchResponse(BaseModel):
     facets: Facets
     took_ms: float
     cached: bool = Field(description="Whether the response came from the search cache.")
+    personalized: bool = Field(
+        default=False, description="Whether the signed-in user's affinities re-ranked the results."
+    )
+    experiment: Experiment | None = Field(
+        default=None, description="The personalization A/B experiment and variant the user is in."
+    )
+
+
+class RankedItem(BaseModel):
+    """One candidate of the ranked list kept beyond the page, so personalization can re-rank it."""
+
+    id: uuid.UUID
+    score: float
+    reasons: list[str]
+
+
+class SearchOutcome(BaseModel):
+    """What the search cache stores: the user-agnostic response and the head of the ranked list."""
+
+    response: SearchResponse
+    ranking: list[RankedItem]

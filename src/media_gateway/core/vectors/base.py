@@ -115,9 +115,14 @@ class VectorIndex(Protocol):
         *,
         offset: int = 0,
         score_threshold: float | None = None,
+        with_payload: bool = True,
     ) -> list[VectorHit]: ...
 
     async def replace_payloads(self, payloads: Mapping[uuid.UUID | str, Mapping[str, Any]]) -> None: ...
+
+    async def vectors(self, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, list[float]]:
+        """The stored vectors of those of `ids` that are in the index ("more like this" seeds)."""
+        ...
 
     async def delete(self, ids: Iterable[uuid.UUID | str]) -> None: ...
 

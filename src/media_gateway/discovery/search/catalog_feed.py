@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 TOPICS = ("content.ingested", "content.updated", "content.availability_changed")
 GROUP = "discovery-keyword"
 PAGE_SIZE = 1_000
+# Cast members a title keeps for match reasons ("with <name>").
+BILLED_CAST = 10
 
 
 def today() -> date:
@@ -49,6 +51,9 @@ def keyword_doc(row: IndexRow) -> KeywordDoc:
         runtime_minutes=row.runtime_minutes,
         rating=row.rating,
         popularity=row.popularity,
+        vote_count=row.vote_count,
+        certifications=row.certifications,
+        billed_people=[*row.people[: row.cast_count][:BILLED_CAST], *row.people[row.cast_count :]],
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
@@ -38,6 +38,11 @@ class KeywordDoc:
     runtime_minutes: int | None = None
     rating: float | None = None
     popularity: float | None = None
+    vote_count: int | None = None
+    # Region code -> age rating there ("US" -> "PG-13").
+    certifications: Mapping[str, str] = field(default_factory=dict)
+    # The top of the bill and the directors: what match reasons name. Empty means `people[:16]`.
+    billed_people: Sequence[str] = ()
 
     @property
     def platforms(self) -> list[str]:
@@ -69,6 +74,9 @@ class KeywordFilters:
     min_rating: float | None = None
     max_runtime: int | None = None
     kind: str | None = None
+    # Each group: `people_key` terms of one person (namesakes share a folded name); every group must
+    # match. See `KeywordIndex.person_terms`.
+    people: Sequence[Sequence[str]] = ()
 
 
 class KeywordPage(NamedTuple):

@@ -15,38 +15,68 @@ Ranking, in order of precedence:
           + 0.5 * rating / 10 * min(1, log1p(votes) / log1p(1000))`, also in [0, 1].
 Reported scores stay in [0, 1] and never increase down the list: exact titles score 1, near titles
 at least the best untiered score.
+
+People. A query that is exactly a person's name of two to five words ("Forest Whitaker"), and every
+name the intent found ("with Tom Hanks"), becomes a filter on the people field when the index knows it:
+the keyword side then lists that person's titles (by the residual words, else by the prior), and
+the semantic side keeps only titles with them. A bare name has no meaning an embedding could use,
+so it gets no semantic side at all.
+
+"Like <title>". Referenced titles the intent resolved to catalog ids (the "seeds") steer the
+semantic side: the query vector becomes `normalize((1 - SEED_WEIGHT) * query + SEED_WEIGHT * mean
+of the seeds' stored vectors)`, and the seeds themselves never appear in the results. With no
+residual words the keyword side stays empty rather than browsing by popularity.
+
+Candidate metadata (genres, offers, ratings, people ...) comes from memory, written together with
+the keyword index (`KeywordIndex.metadata`); only the final page's cards are read from the catalog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
 import uuid
-from collections import Counter as Tally
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media_gateway.catalog import repository as catalog
 from media_gateway.catalog.schemas import normalize_title
 from media_gateway.core.embeddings import Embedder
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import Range, VectorFilter, VectorIndex
+from media_gateway.core.vectors import VectorIndex
 from media_gateway.discovery.intent import Intent, IntentParser, normalize_query
 from media_gateway.discovery.schemas import ContentSummary
-from media_gateway.discovery.search import repository as search_repository
-from media_gateway.discovery.search.documents import KeywordFilters
+from media_gateway.discovery.search.analysis import parse_person_key
+from media_gateway.discovery.search.cards import CardCache
+from media_gateway.discovery.search.certification import certification_age
+from media_gateway.discovery.search.documents import KeywordFilters, KeywordPage
+from media_gateway.discovery.search.filtering import (
+    INTENT_FILTER_MIN_CONFIDENCE,
+    Candidate,
+    PostFilter,
+    admits,
+    effective_filters,
+    explicit_filters,
+    facets,
+    prior,
+    vector_filter,
+)
 from media_gateway.discovery.search.keyword import KeywordIndex
 from media_gateway.discovery.search.queries import NEAR_TITLE
 from media_gateway.discovery.search_schemas import (
-    FacetCount,
     Facets,
-    SearchFilters,
+    RankedItem,
+    SearchOutcome,
     SearchRequest,
     SearchResponse,
     SearchResult,
@@ -61,123 +91,31 @@ FACET_CANDIDATES: Final = 500
 # Cosine similarity below this is noise for MiniLM: unrelated texts score around 0 to 0.15.
 MIN_SIMILARITY: Final = 0.2
 PRIOR_WEIGHT: Final = 0.1
-VOTES_FOR_FULL_TRUST: Final = 1_000
-# Rule-parsed intents this unsure ("... is a tv show" read as kind=series) must not filter.
-INTENT_FILTER_MIN_CONFIDENCE: Final = 0.5
 # Longer inputs are descriptions, not titles, whatever tantivy's title tier says.
 MAX_TITLE_WORDS: Final = 12
-RATING_BUCKETS: Final = ((8.0, "8-10"), (7.0, "7-8"), (6.0, "6-7"), (5.0, "5-6"), (0.0, "0-5"))
+# Inputs of this many words may be a bare person's name. A single word is left to the keyword search
+# (which matches names too): "love" must not turn into the films of someone credited as "Love".
+MIN_NAME_WORDS: Final = 2
+MAX_NAME_WORDS: Final = 5
+SEED_WEIGHT: Final = 0.7
+# Query embeddings kept in process: a repeated query skips the model.
+EMBEDDING_CACHE_ENTRIES: Final = 4_096
 
 
-@dataclass(slots=True)
-class _Candidate:
-    """What ranking, post-filtering, facets and match reasons need of one title."""
+@dataclass(frozen=True, slots=True)
+class _People:
+    """People the query names that the index knows, as keyword filter terms and display names."""
 
-    id: uuid.UUID
-    title_keys: frozenset[str]
-    year: int | None
-    genres: list[str]
-    keywords: frozenset[str]
-    people: frozenset[str]
-    rating: float | None
-    votes: int
-    popularity: float
-    runtime: int | None
-    offers: set[tuple[str, str]] = field(default_factory=set)
+    terms: tuple[tuple[str, ...], ...] = ()
+    names: tuple[frozenset[str], ...] = ()
+    # Names as the query wrote them, for match reasons and to take out of the keyword text.
+    typed: tuple[str, ...] = ()
+    bare: bool = False
 
 
-def effective_filters(explicit: SearchFilters, intent: Intent, region: str) -> KeywordFilters:
-    """Explicit filters win per dimension; the intent fills the ones left open when confident.
-
-    Region restricts only together with a platform or monetization filter: a title unavailable in
-    the region is still worth finding, but "on Netflix" means on Netflix here."""
-    use = intent.confidence >= INTENT_FILTER_MIN_CONFIDENCE
-    genres = explicit.genres or (intent.genres if use else [])
-    platforms = explicit.platforms or (intent.platforms if use else [])
-    monetization = [m.value for m in explicit.monetization] or (
-        [m.value for m in intent.monetization] if use else []
-    )
-    explicit_years = explicit.year_from is not None or explicit.year_to is not None
-    kind = explicit.kind or (intent.kind if use else None)
-    runtime = explicit.max_runtime or (intent.max_runtime_minutes if use else None)
-    return KeywordFilters(
-        genres=genres,
-        platforms=platforms,
-        regions=[region] if platforms or monetization else [],
-        monetization=monetization,
-        year_min=explicit.year_from if explicit_years or not use else intent.year_from,
-        year_max=explicit.year_to if explicit_years or not use else intent.year_to,
-        min_rating=explicit.min_rating,
-        max_runtime=runtime,
-        kind=kind.value if kind else None,
-    )
-
-
-def explicit_filters(explicit: SearchFilters, region: str) -> KeywordFilters:
-    return effective_filters(explicit, Intent(), region)
-
-
-def vector_filter(filters: KeywordFilters) -> VectorFilter:
-    """The keyword filters the vector payload can hold. Rating and runtime are not in it, and offer
-    dimensions there are independent any-ofs: `admits` checks those on the candidates afterwards."""
-    match: dict[str, Any] = {}
-    for name, values in (
-        ("genres", filters.genres),
-        ("platforms", filters.platforms),
-        ("regions", filters.regions),
-        ("monetization", filters.monetization),
-    ):
-        if values:
-            match[name] = list(values)
-    if filters.kind:
-        match["type"] = filters.kind
-    ranges = {}
-    if filters.year_min is not None or filters.year_max is not None:
-        ranges["year"] = Range(gte=filters.year_min, lte=filters.year_max)
-    return VectorFilter(match=match, ranges=ranges)
-
-
-def admits(filters: KeywordFilters, item: _Candidate) -> bool:
-    if filters.min_rating is not None and (item.rating is None or item.rating < filters.min_rating):
-        return False
-    if filters.max_runtime is not None and (item.runtime is None or item.runtime > filters.max_runtime):
-        return False
-    if filters.platforms or filters.monetization:
-        return any(
-            (not filters.platforms or p in filters.platforms)
-            and (not filters.monetization or m in filters.monetization)
-            for p, m in item.offers
-        )
-    return True
-
-
-def prior(item: _Candidate, max_log_popularity: float) -> float:
-    popularity = math.log1p(max(item.popularity, 0.0)) / max_log_popularity if max_log_popularity else 0.0
-    trust = min(1.0, math.log1p(max(item.votes, 0)) / math.log1p(VOTES_FOR_FULL_TRUST))
-    quality = (item.rating or 0.0) / 10.0 * trust
-    return 0.5 * min(popularity, 1.0) + 0.5 * min(quality, 1.0)
-
-
-def _count(values: Iterable[str], order: Sequence[str] | None = None) -> list[FacetCount]:
-    tally = Tally(values)
-    if order is not None:
-        return [FacetCount(value=v, count=tally[v]) for v in order if tally[v]]
-    return [FacetCount(value=v, count=n) for v, n in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def facets(items: Sequence[_Candidate]) -> Facets:
-    def bucket(rating: float) -> str:
-        return next(label for floor, label in RATING_BUCKETS if rating >= floor)
-
-    return Facets(
-        genres=_count(g for i in items for g in set(i.genres)),
-        platforms=_count(p for i in items for p in {p for p, _ in i.offers}),
-        monetization=_count(m for i in items for m in {m for _, m in i.offers}),
-        decades=_count(f"{i.year // 10 * 10}s" for i in items if i.year is not None),
-        rating_buckets=_count(
-            (bucket(i.rating) for i in items if i.rating is not None), [b for _, b in RATING_BUCKETS][::-1]
-        ),
-    )
+def _normalized(vector: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
 class HybridSearch:
@@ -196,29 +134,65 @@ class HybridSearch:
         self._embedder = embedder
         self._vectors = vectors
         self._intents = intents
+        self._embeddings: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._cards = CardCache()
+        keywords.add_listener(self._cards.invalidate)
 
     def region(self, region: str | None) -> str:
         return (region or self.settings.discovery.default_region).upper()
 
-    async def search(self, request: SearchRequest) -> SearchResponse:
-        """The ranked page for `request`, computed afresh (the cache sits in front, see `hybrid_runtime`)."""
+    async def parse(self, query: str) -> Intent:
+        return await self._intents.parse(query)
+
+    async def search(self, request: SearchRequest) -> SearchOutcome:
+        """The ranked page for `request` and the head of the ranked list (for personalization),
+        computed afresh (the cache sits in front, see `hybrid_runtime`)."""
         started = time.perf_counter()
         region = self.region(request.region)
         intent = await self._intents.parse(request.query)
-        filters = effective_filters(request.filters, intent, region)
-        keyword_text = self._keyword_text(request.query, intent)
-        keyword_page, title_page, semantic = await asyncio.gather(
-            self._keywords.search(keyword_text, filters, KEYWORD_CANDIDATES),
-            self._keywords.search(request.query, explicit_filters(request.filters, region), TITLE_CANDIDATES),
-            self._semantic(request.query, filters),
+        people = self._people(request.query, intent)
+        if people.bare:
+            # The name is the whole query: whatever the parser read into it is not a filter.
+            filters = explicit_filters(request.filters, region)
+            intent = intent.model_copy(update={"people": list(people.typed)})
+        else:
+            filters = effective_filters(request.filters, intent, region)
+        filters = dataclasses.replace(filters, people=people.terms)
+        max_age = certification_age(request.filters.max_certification)
+        post = PostFilter(filters, max_age, region, people.names)
+        seeds = list(dict.fromkeys(t.content_id for t in intent.referenced_titles if t.content_id))
+        keyword_text = self._keyword_text(request.query, intent, people)
+        browse_only = not keyword_text.strip()
+        keyword_search = (
+            self._keywords.search(keyword_text, filters, KEYWORD_CANDIDATES)
+            if not (seeds and browse_only)
+            else _no_hits()
         )
-        title_scores = {uuid.UUID(i): s for i, s in title_page.hits if s >= NEAR_TITLE}
+        semantic_search = (
+            self._semantic(request.query, filters, seeds) if not people.bare else _no_semantic_hits()
+        )
+        keyword_page, title_page, semantic = await asyncio.gather(
+            keyword_search,
+            self._keywords.search(request.query, explicit_filters(request.filters, region), TITLE_CANDIDATES),
+            semantic_search,
+        )
+        excluded = set(seeds)
+        title_hits = ((uuid.UUID(i), s) for i, s in title_page.hits)
+        title_scores = {i: s for i, s in title_hits if s >= NEAR_TITLE and i not in excluded}
         keyword_ids = [uuid.UUID(i) for i, _ in keyword_page.hits]
-        keyword_ranked = list(dict.fromkeys([*title_scores, *keyword_ids]))
-        candidates = await self._candidates([*keyword_ranked, *semantic], region)
+        keyword_ranked = [i for i in dict.fromkeys([*title_scores, *keyword_ids]) if i not in excluded]
+        candidates = self._candidates([*keyword_ranked, *semantic], region)
         trusted = set(keyword_ranked)
-        semantic = [i for i in semantic if i in candidates and admits(filters, candidates[i])]
-        keyword_ranked = [i for i in keyword_ranked if i in candidates]
+        semantic = [i for i in semantic if i in candidates and admits(post, candidates[i])]
+        # Title hits passed only the explicit filters, and a title typed in full ranks first even when
+        # it is also someone's name; the rest passed every filter in tantivy but what only the
+        # metadata knows.
+        title_post = dataclasses.replace(post, people=())
+        keyword_ranked = [
+            i
+            for i in keyword_ranked
+            if i in candidates and admits(title_post if i in title_scores else post, candidates[i])
+        ]
 
         cfg = self.settings.discovery
         fused: dict[uuid.UUID, float] = {}
@@ -226,17 +200,17 @@ class HybridSearch:
             for rank, content_id in enumerate(hits, start=1):
                 fused[content_id] = fused.get(content_id, 0.0) + weight / (cfg.rrf_k + rank)
         best = max(fused.values(), default=0.0)
-        max_log_pop = max((math.log1p(max(c.popularity, 0.0)) for c in candidates.values()), default=0.0)
+        max_log_pop = max((math.log1p(max(c.meta.popularity, 0.0)) for c in candidates.values()), default=0.0)
         query_key = normalize_title(request.query)
         short = len(request.query.split()) <= MAX_TITLE_WORDS
         scored: list[tuple[int, float, uuid.UUID]] = []
         for content_id, value in fused.items():
             item = candidates[content_id]
             relevance = value / best if best > 0 else 0.0
-            final = (1 - PRIOR_WEIGHT) * relevance + PRIOR_WEIGHT * prior(item, max_log_pop)
+            final = (1 - PRIOR_WEIGHT) * relevance + PRIOR_WEIGHT * prior(item.meta, max_log_pop)
             tier = 0
             if content_id in title_scores and short:
-                tier = 2 if query_key in item.title_keys else 1
+                tier = 2 if query_key in item.meta.title_keys else 1
             scored.append((tier, final, content_id))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
         top_untiered = max((f for t, f, _ in scored if t == 0), default=0.0)
@@ -244,20 +218,23 @@ class HybridSearch:
 
         offset = (request.page - 1) * request.page_size
         page = ranked[offset : offset + request.page_size]
-        summaries = await self._summaries([i for i, _, _ in page], region)
+        head = max(cfg.personalization_candidates, offset + request.page_size)
         semantic_set = set(semantic)
-        results = [
-            SearchResult(
-                **summaries[i].model_dump(),
-                score=round(score, 6),
-                match_reasons=self._reasons(
-                    candidates[i], tier, i in trusted, i in semantic_set, intent, filters, request.query
-                ),
+        words = {w for w in normalize_query(request.query).split() if len(w) > 2}
+        words |= {k.casefold() for k in intent.keywords}
+        reasons = {
+            i: self._reasons(
+                candidates[i], tier, i in trusted, i in semantic_set, intent, people, filters, words
             )
-            for i, score, tier in page
+            for i, _, tier in ranked[:head]
+        }
+        summaries = await self.summaries([i for i, _, _ in page], region)
+        results = [
+            SearchResult(**summaries[i].model_dump(), score=round(score, 6), match_reasons=reasons[i])
+            for i, score, _ in page
             if i in summaries
         ]
-        return SearchResponse(
+        response = SearchResponse(
             query=request.query,
             region=region,
             results=results,
@@ -269,19 +246,92 @@ class HybridSearch:
             took_ms=_ms(started),
             cached=False,
         )
+        ranking = [RankedItem(id=i, score=round(s, 6), reasons=reasons[i]) for i, s, _ in ranked[:head]]
+        return SearchOutcome(response=response, ranking=ranking)
+
+    async def nothing(self, request: SearchRequest) -> SearchOutcome:
+        """The empty answer for a request no title can satisfy (a user subscribed to nothing asking
+        for only their services), with the intent still parsed."""
+        started = time.perf_counter()
+        intent = await self._intents.parse(request.query)
+        response = SearchResponse(
+            query=request.query,
+            region=self.region(request.region),
+            results=[],
+            total=0,
+            page=request.page,
+            page_size=request.page_size,
+            intent=intent,
+            facets=Facets(),
+            took_ms=_ms(started),
+            cached=False,
+        )
+        return SearchOutcome(response=response, ranking=[])
+
+    def _people(self, query: str, intent: Intent) -> _People:
+        """Names the intent found, or the whole query when it is one, that the index knows."""
+        found: list[tuple[str, list[str]]] = []
+        for name in intent.people:
+            terms = self._keywords.person_terms(name)
+            if terms:
+                found.append((name, terms))
+        bare = False
+        if not found and not intent.people and MIN_NAME_WORDS <= len(query.split()) <= MAX_NAME_WORDS:
+            terms = self._keywords.person_terms(query)
+            if terms:
+                found.append((query.strip(), terms))
+                bare = True
+        return _People(
+            terms=tuple(tuple(terms) for _, terms in found),
+            names=tuple(frozenset(parse_person_key(t)[2].casefold() for t in terms) for _, terms in found),
+            typed=tuple(name for name, _ in found),
+            bare=bare,
+        )
 
     @staticmethod
-    def _keyword_text(query: str, intent: Intent) -> str:
-        """The words left once a confident intent took out its filters; blank browses the filtered set."""
-        if intent.confidence < INTENT_FILTER_MIN_CONFIDENCE:
+    def _keyword_text(query: str, intent: Intent, people: _People) -> str:
+        """The words left once a confident intent took out its filters, and known people their
+        names; blank browses the filtered set."""
+        if people.bare:
+            return ""
+        if intent.confidence < INTENT_FILTER_MIN_CONFIDENCE and not people.typed:
             return query
-        return " ".join([*intent.people, *intent.keywords, *intent.themes])
+        filtered = set(people.typed)
+        names = [p for p in intent.people if p not in filtered]
+        return " ".join([*names, *intent.keywords, *intent.themes])
 
-    async def _semantic(self, query: str, filters: KeywordFilters) -> list[uuid.UUID]:
+    async def _query_vector(self, query: str) -> NDArray[np.float32]:
+        key = normalize_query(query)
+        cached = self._embeddings.get(key)
+        if cached is not None:
+            self._embeddings.move_to_end(key)
+            return cached
+        vector = await self._embedder.embed_one(query)
+        self._embeddings[key] = vector
+        if len(self._embeddings) > EMBEDDING_CACHE_ENTRIES:
+            self._embeddings.popitem(last=False)
+        return vector
+
+    async def _semantic(
+        self, query: str, filters: KeywordFilters, seeds: Sequence[uuid.UUID]
+    ) -> list[uuid.UUID]:
         try:
-            vector = await self._embedder.embed_one(query)
+            if seeds:
+                vector, seed_vectors = await asyncio.gather(
+                    self._query_vector(query), self._vectors.vectors(seeds)
+                )
+                if seed_vectors:
+                    unit = [_normalized(np.asarray(v)) for v in seed_vectors.values()]
+                    mean = _normalized(np.mean(unit, axis=0))
+                    vector = _normalized((1 - SEED_WEIGHT) * vector + SEED_WEIGHT * mean)
+            else:
+                vector = await self._query_vector(query)
             hits = await self._vectors.query(
-                vector, SEMANTIC_CANDIDATES, vector_filter(filters), score_threshold=MIN_SIMILARITY
+                vector,
+                SEMANTIC_CANDIDATES,
+                vector_filter(filters, seeds),
+                score_threshold=MIN_SIMILARITY,
+                with_payload=False,
             )
         except Exception:
             # Keyword results alone beat an error page.
@@ -289,74 +339,64 @@ class HybridSearch:
             return []
         return [h.id for h in hits]
 
-    async def _candidates(self, ids: Sequence[uuid.UUID], region: str) -> dict[uuid.UUID, _Candidate]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        day = _today()
-        async with self._engine.connect() as conn:
-            rows = await search_repository.candidate_rows(conn, wanted)
-            found: dict[uuid.UUID, _Candidate] = {}
-            for row in rows:
-                cast = [name for name in row.cast_names or [] if isinstance(name, str)]
-                keys = {row.title_normalized, normalize_title(row.original_title or "")} - {""}
-                found[row.id] = _Candidate(
-                    id=row.id,
-                    title_keys=frozenset(keys),
-                    year=row.year,
-                    genres=list(row.genres or []),
-                    keywords=frozenset(k.casefold() for k in row.keywords or []),
-                    people=frozenset(p.casefold() for p in [*cast, *(row.directors or [])] if p),
-                    rating=row.rating,
-                    votes=row.vote_count or 0,
-                    popularity=row.popularity or 0.0,
-                    runtime=row.runtime_minutes,
-                )
-            offer_rows = await search_repository.watchable_offers(conn, list(found), region, day)
-            for offer in offer_rows:
-                found[offer.content_id].offers.add((offer.platform, offer.monetization))
-        return found
+    def _candidates(self, ids: Sequence[uuid.UUID], region: str) -> dict[uuid.UUID, Candidate]:
+        metas = self._keywords.metadata(dict.fromkeys(ids))
+        return {i: Candidate(meta=m, offers=m.region_offers(region)) for i, m in metas.items()}
 
-    async def _summaries(self, ids: list[uuid.UUID], region: str) -> dict[uuid.UUID, ContentSummary]:
+    async def summaries(self, ids: list[uuid.UUID], region: str) -> dict[uuid.UUID, ContentSummary]:
+        """Result cards of `ids` in `region`: recently shown ones from memory, the rest from the catalog."""
         if not ids:
             return {}
+        day = _today()
+        found, missing = self._cards.get(ids, region, day)
+        if not missing:
+            return found
+        generation = self._cards.generation
         async with self._engine.connect() as conn:
-            items = await catalog.list_content(conn, ids)
-            region_offers = await catalog.region_offers(conn, ids, region, _today())
-        return {c.id: ContentSummary.from_catalog(c, region, region_offers[c.id]) for c in items}
+            items = await catalog.list_content(conn, missing)
+            region_offers = await catalog.region_offers(conn, missing, region, day)
+        loaded = {c.id: ContentSummary.from_catalog(c, region, region_offers[c.id]) for c in items}
+        self._cards.put(loaded, region, day, generation)
+        return found | loaded
 
     @staticmethod
     def _reasons(
-        item: _Candidate,
+        item: Candidate,
         tier: int,
         keyword: bool,
         semantic: bool,
         intent: Intent,
+        people: _People,
         filters: KeywordFilters,
-        query: str,
+        words: set[str],
     ) -> list[str]:
+        """Why `item` matched; `words` are the query's words and the intent's keywords, folded."""
         reasons: list[str] = []
         if tier == 2:
             reasons.append("title match")
         elif tier == 1:
             reasons.append("similar title")
-        words = {w for w in normalize_query(query).split() if len(w) > 2}
-        for word in sorted(words | {k.casefold() for k in intent.keywords}):
-            if word in item.keywords:
-                reasons.append(f"keyword: {word}")
-        for person in intent.people:
-            if person.casefold() in item.people:
+        for word in sorted(words & item.meta.keywords):
+            reasons.append(f"keyword: {word}")
+        for person in dict.fromkeys([*intent.people, *people.typed]):
+            if person.casefold() in item.meta.people or person in people.typed:
                 reasons.append(f"with {person}")
-        if keyword and tier == 0 and not any(r.startswith("keyword: ") for r in reasons):
+        if keyword and tier == 0 and not any(r.startswith(("keyword: ", "with ")) for r in reasons):
             reasons.append("keyword")
         if semantic:
             reasons.append("semantic")
-        reasons.extend(f"genre: {g}" for g in filters.genres if g in item.genres)
-        platforms = {p for p, _ in item.offers}
-        reasons.extend(f"on {p}" for p in filters.platforms if p in platforms)
-        monetization = {m for _, m in item.offers}
-        reasons.extend(m for m in filters.monetization if m in monetization)
+        reasons.extend(f"genre: {g}" for g in filters.genres if g in item.meta.genres)
+        reasons.extend(f"on {p}" for p in filters.platforms if p in item.offers.platforms)
+        reasons.extend(m for m in filters.monetization if m in item.offers.monetization)
         return reasons
+
+
+async def _no_hits() -> KeywordPage:
+    return KeywordPage([], 0)
+
+
+async def _no_semantic_hits() -> list[uuid.UUID]:
+    return []
 
 
 def _today() -> date:

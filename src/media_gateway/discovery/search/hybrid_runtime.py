@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 import redis.asyncio as aioredis
@@ -36,7 +36,7 @@ from media_gateway.discovery.search.catalog_feed import TOPICS, CatalogFeed
 from media_gateway.discovery.search.hybrid import HybridSearch
 from media_gateway.discovery.search.keyword import KeywordIndex
 from media_gateway.discovery.search.runtime import consumer_name
-from media_gateway.discovery.search_schemas import SearchRequest, SearchResponse
+from media_gateway.discovery.search_schemas import SearchRequest
 
 logger = logging.getLogger(__name__)
 
@@ -91,21 +91,26 @@ class CachedSearch:
         self._settings = settings
         self.metrics = metrics
 
-    async def search(self, request: SearchRequest) -> SearchResponse:
+    async def search(self, request: SearchRequest) -> dict[str, Any]:
+        """The `SearchOutcome` of `request` as JSON-ready data: `{"response": ..., "ranking": ...}`.
+
+        Plain data rather than the model: a cache hit for an anonymous caller goes from Redis to
+        the wire through orjson alone, without validating and serializing the models again."""
         started = time.perf_counter()
         key = await self._key(request, self.engine.region(request.region))
         if key is not None:
             raw = await self._get(key)
             if raw is not None:
                 self.metrics.cache_hits.inc()
-                hit = SearchResponse.model_validate_json(raw)
-                took = round((time.perf_counter() - started) * 1000, 3)
-                return hit.model_copy(update={"cached": True, "took_ms": took})
+                hit: dict[str, Any] = orjson.loads(raw)
+                hit["response"]["cached"] = True
+                hit["response"]["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                return hit
         self.metrics.cache_misses.inc()
-        response = await self.engine.search(request)
+        outcome = (await self.engine.search(request)).model_dump(mode="json")
         if key is not None:
-            await self._set(key, response.model_dump_json())
-        return response
+            await self._set(key, orjson.dumps(outcome))
+        return outcome
 
     async def bump(self) -> None:
         await self._redis.incr(generation_key(self._settings))
@@ -129,7 +134,7 @@ class CachedSearch:
             logger.warning("search cache read failed", extra={"error": repr(exc)})
             return None
 
-    async def _set(self, key: str, body: str) -> None:
+    async def _set(self, key: str, body: bytes) -> None:
         try:
             async with asyncio.timeout(CACHE_TIMEOUT_SEC):
                 await self._redis.set(key, body, ex=self._settings.discovery.search_cache_ttl_sec)

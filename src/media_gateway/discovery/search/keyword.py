@@ -15,13 +15,19 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
 
-from media_gateway.discovery.search.analysis import build_schema, register_analyzers, to_json
+from media_gateway.discovery.search.analysis import (
+    PERSON_KEY_SEPARATOR,
+    build_schema,
+    register_analyzers,
+    to_json,
+    words,
+)
 from media_gateway.discovery.search.documents import (
     BuildStats,
     KeywordDoc,
@@ -30,6 +36,7 @@ from media_gateway.discovery.search.documents import (
     OfferKey,
     Suggestion,
 )
+from media_gateway.discovery.search.metadata import TitleMeta, title_meta
 from media_gateway.discovery.search.queries import prefix_tokens, search_query
 from media_gateway.discovery.search.suggest import autocomplete
 
@@ -58,6 +65,8 @@ CACHE_ENTRIES = 4_096
 MIN_HEAP_PER_THREAD = 16_000_000
 # More threads help a full build little past this (the catalog read and JSON are one thread).
 MAX_WRITER_THREADS = 4
+MAX_NAME_WORDS = 5
+MAX_NAMESAKES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,8 @@ class _Generation:
     index: tantivy.Index
     writer: tantivy.IndexWriter
     directory: Path
+    # Every indexed document's metadata, by id; changed only together with the index.
+    meta: dict[uuid.UUID, TitleMeta]
 
 
 def indexing_threads(heap_bytes: int, wanted: int | None = None) -> int:
@@ -90,6 +101,16 @@ class KeywordIndex:
         # Bumped after every commit is visible; cached suggestions from older versions are stale.
         self._version = 0
         self._short_prefixes: dict[tuple[str, int], tuple[int, tuple[Suggestion, ...]]] = {}
+        self._listeners: list[Callable[[Sequence[str] | None], None]] = []
+
+    def add_listener(self, listener: Callable[[Sequence[str] | None], None]) -> None:
+        """Call `listener` (on the event loop) after every write with the ids it rewrote, or with None
+        after a full build."""
+        self._listeners.append(listener)
+
+    def _notify(self, ids: Sequence[str] | None) -> None:
+        for listener in self._listeners:
+            listener(ids)
 
     @property
     def schema(self) -> tantivy.Schema:
@@ -104,6 +125,18 @@ class KeywordIndex:
         """The live tantivy index, for diagnostics and benchmarks; None before the first build."""
         live = self._live
         return live.index if live else None
+
+    def metadata(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, TitleMeta]:
+        """The metadata of those of `ids` that are indexed, read from memory."""
+        live = self._live
+        if live is None:
+            return {}
+        meta = live.meta
+        return {i: m for i in ids if (m := meta.get(i)) is not None}
+
+    def all_metadata(self) -> Iterable[TitleMeta]:
+        live = self._live
+        return () if live is None else live.meta.values()
 
     @property
     def directory(self) -> Path | None:
@@ -125,6 +158,7 @@ class KeywordIndex:
                 raise
             previous, self._live = self._live, fresh
             self._version += 1
+            self._notify(None)
             await asyncio.to_thread(self._retire, previous, fresh)
         stats = BuildStats(documents=count, seconds=time.perf_counter() - started, path=str(fresh.directory))
         logger.info("keyword index built", extra={"documents": count, "seconds": round(stats.seconds, 3)})
@@ -150,6 +184,7 @@ class KeywordIndex:
                 await asyncio.to_thread(_write, self._live, added, removed)
             finally:
                 self._version += 1
+                self._notify([*(doc.id for doc in added), *removed])
         return len(added) + len(removed)
 
     async def aclose(self) -> None:
@@ -167,7 +202,7 @@ class KeywordIndex:
         # Reloaded explicitly after each commit, so a write is searchable the moment it returns.
         index.config_reader("manual")
         writer = index.writer(self._heap, self._threads)
-        generation = _Generation(index=index, writer=writer, directory=directory)
+        generation = _Generation(index=index, writer=writer, directory=directory, meta={})
         _commit(generation)
         return generation
 
@@ -226,6 +261,18 @@ class KeywordIndex:
         total = result.count  # type: ignore[attr-defined]
         return KeywordPage(hits, int(total or 0))
 
+    def person_terms(self, name: str) -> list[str]:
+        """The `people_key` terms of the people whose whole name is `name` (case, accents and
+        punctuation aside): several when namesakes are spelled differently, none for a non-name.
+        A dictionary walk over one prefix; cheap enough for the event loop."""
+        live = self._live
+        tokens = words(name)
+        if live is None or not tokens or len(tokens) > MAX_NAME_WORDS:
+            return []
+        prefix = f"{' '.join(tokens)}{PERSON_KEY_SEPARATOR}0"
+        searcher = live.index.searcher()
+        return [term for term, _ in searcher.terms_with_prefix("people_key", prefix, limit=MAX_NAMESAKES)]
+
     async def autocomplete(self, prefix: str, limit: int = 10) -> list[Suggestion]:
         """Titles and people matching what was typed so far: every word, the last as a prefix, one
         typo allowed in words of four characters or more. Best first: whole title or name equal to
@@ -265,9 +312,13 @@ def _first(doc: tantivy.Document, field: str) -> str:
 
 
 def _add_all(generation: _Generation, docs: Iterable[KeywordDoc]) -> int:
+    # The generation is not live yet: nobody reads its metadata while it fills.
     count = 0
     for doc in docs:
         generation.writer.add_json(to_json(doc))
+        meta = title_meta(doc)
+        if meta is not None:
+            generation.meta[meta.id] = meta
         count += 1
     return count
 
@@ -280,6 +331,7 @@ def _commit(generation: _Generation) -> None:
 def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequence[str]) -> None:
     writer = generation.writer
     bodies = [(doc.id, to_json(doc)) for doc in upserts]
+    metas = [m for doc in upserts if (m := title_meta(doc)) is not None]
     try:
         # A delete applies to documents added before it, so delete-then-add replaces.
         for doc_id in deletes:
@@ -293,6 +345,13 @@ def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequ
         with contextlib.suppress(Exception):
             writer.rollback()
         raise
+    # Single dict operations, atomic for readers on other threads; right after the commit that
+    # made the documents searchable.
+    for doc_id in deletes:
+        with contextlib.suppress(ValueError):
+            generation.meta.pop(uuid.UUID(doc_id), None)
+    for meta in metas:
+        generation.meta[meta.id] = meta
 
 
 def _discard(generation: _Generation) -> None:

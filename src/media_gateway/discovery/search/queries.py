@@ -140,6 +140,8 @@ def filter_queries(schema: Schema, filters: KeywordFilters) -> list[Query]:
         found.append(Query.range_query(schema, "runtime", FieldType.Integer, None, filters.max_runtime))
     if filters.kind:
         found.append(Query.term_query(schema, "kind", clean(filters.kind)))
+    for terms in filters.people:
+        found.append(Query.term_set_query(schema, "people_key", list(terms)))
     return found
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, and_, cast, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import JSONPATH
+from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from media_gateway.catalog.models import content, offers
@@ -19,6 +18,7 @@ _CONTENT_COLUMNS = (
     content.c.id,
     content.c.kind,
     content.c.title,
+    content.c.title_normalized,
     content.c.original_title,
     content.c.year,
     content.c.runtime_minutes,
@@ -28,7 +28,9 @@ _CONTENT_COLUMNS = (
     content.c.cast,
     content.c.directors,
     content.c.rating,
+    content.c.vote_count,
     content.c.popularity,
+    content.c.certifications,
 )
 
 
@@ -50,6 +52,11 @@ class IndexRow:
     rating: float | None
     popularity: float | None
     offers: list[OfferKey]
+    title_normalized: str = ""
+    vote_count: int | None = None
+    certifications: dict[str, str] = field(default_factory=dict)
+    # How many of `people` are cast (the rest are directors).
+    cast_count: int = 0
 
 
 def _cast_names(cast: Any) -> list[str]:
@@ -66,6 +73,7 @@ def _billing(member: dict[str, Any]) -> int:
 
 
 def _row(row: Row[*tuple[Any, ...]], row_offers: list[OfferKey]) -> IndexRow:
+    cast_names = _cast_names(row.cast)
     return IndexRow(
         id=row.id,
         kind=row.kind,
@@ -76,10 +84,14 @@ def _row(row: Row[*tuple[Any, ...]], row_offers: list[OfferKey]) -> IndexRow:
         overview=row.overview,
         genres=list(row.genres or []),
         keywords=list(row.keywords or []),
-        people=[*_cast_names(row.cast), *(row.directors or [])],
+        people=[*cast_names, *(row.directors or [])],
         rating=row.rating,
         popularity=row.popularity,
         offers=row_offers,
+        title_normalized=row.title_normalized or "",
+        vote_count=row.vote_count,
+        certifications={str(k).upper(): str(v) for k, v in (row.certifications or {}).items()},
+        cast_count=len(cast_names),
     )
 
 
@@ -127,42 +139,3 @@ async def index_rows(conn: AsyncConnection, ids: Sequence[uuid.UUID], day: date)
     rows = (await conn.execute(select(*_CONTENT_COLUMNS).where(content.c.id.in_(list(ids))))).all()
     by_id = await _offers_of(conn, [r.id for r in rows], day)
     return [_row(r, by_id[r.id]) for r in rows]
-
-
-async def candidate_rows(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    """What hybrid search scores, filters and explains its candidates with."""
-    result = await conn.execute(
-        select(
-            content.c.id,
-            content.c.title_normalized,
-            content.c.original_title,
-            content.c.year,
-            content.c.genres,
-            content.c.keywords,
-            # Names of the top of the bill only: decoding whole cast lists dominated search time.
-            func.jsonb_path_query_array(content.c.cast, cast(literal("$[0 to 9].name"), JSONPATH)).label(
-                "cast_names"
-            ),
-            content.c.directors,
-            content.c.rating,
-            content.c.vote_count,
-            content.c.popularity,
-            content.c.runtime_minutes,
-        ).where(content.c.id.in_(list(ids)))
-    )
-    return result.all()
-
-
-async def watchable_offers(
-    conn: AsyncConnection, ids: Sequence[uuid.UUID], region: str, day: date
-) -> Sequence[Any]:
-    """(content_id, platform, monetization) of the offers watchable in `region` on `day`."""
-    result = await conn.execute(
-        select(offers.c.content_id, offers.c.platform, offers.c.monetization).where(
-            offers.c.content_id.in_(list(ids)),
-            offers.c.region == region,
-            or_(offers.c.available_since.is_(None), offers.c.available_since <= day),
-            or_(offers.c.expires_on.is_(None), offers.c.expires_on >= day),
-        )
-    )
-    return result.all()

@@ -1,0 +1,97 @@
+"""What ranking, post-filtering, facets and match reasons need of a title, held in memory next to the
+keyword index (and written with it), so a search reads no SQL for its candidates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from media_gateway.catalog.schemas import normalize_title
+from media_gateway.discovery.search.certification import certification_age
+from media_gateway.discovery.search.documents import KeywordDoc
+
+# People a title keeps for match reasons when the document does not say who is billed.
+FALLBACK_PEOPLE = 16
+RATING_BUCKETS = ((8.0, "8-10"), (7.0, "7-8"), (6.0, "6-7"), (5.0, "5-6"), (0.0, "0-5"))
+
+
+@dataclass(frozen=True, slots=True)
+class RegionOffers:
+    """A title's watchable offers in one region, in the shapes filters and facets count."""
+
+    pairs: frozenset[tuple[str, str]]
+    platforms: frozenset[str]
+    monetization: frozenset[str]
+
+
+NO_OFFERS = RegionOffers(frozenset(), frozenset(), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class TitleMeta:
+    id: uuid.UUID
+    kind: str
+    title_keys: frozenset[str]
+    year: int | None
+    genres: tuple[str, ...]
+    keywords: frozenset[str]
+    people: frozenset[str]
+    rating: float | None
+    votes: int
+    popularity: float
+    runtime: int | None
+    # Region -> minimum age of the title's rating there (unparseable ratings left out).
+    certification_ages: Mapping[str, int]
+    # Offers watchable when the index was written, by region.
+    offers: Mapping[str, RegionOffers]
+    # Facet values, worked out once.
+    decade: str | None
+    rating_bucket: str | None
+
+    def region_offers(self, region: str) -> RegionOffers:
+        return self.offers.get(region, NO_OFFERS)
+
+
+def _by_region(doc: KeywordDoc) -> dict[str, RegionOffers]:
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for offer in doc.offers:
+        pairs.setdefault(offer.region, set()).add((offer.platform, offer.monetization))
+    return {
+        region: RegionOffers(frozenset(found), frozenset(p for p, _ in found), frozenset(m for _, m in found))
+        for region, found in pairs.items()
+    }
+
+
+def _bucket(rating: float | None) -> str | None:
+    if rating is None:
+        return None
+    return next(label for floor, label in RATING_BUCKETS if rating >= floor)
+
+
+def title_meta(doc: KeywordDoc) -> TitleMeta | None:
+    """None for a document whose id is not a content id (only hand-made test corpora have those)."""
+    try:
+        content_id = uuid.UUID(doc.id)
+    except ValueError:
+        return None
+    keys = {normalize_title(doc.title), normalize_title(doc.original_title or "")} - {""}
+    billed = doc.billed_people or list(doc.people)[:FALLBACK_PEOPLE]
+    ages = {region: certification_age(rating) for region, rating in doc.certifications.items()}
+    return TitleMeta(
+        id=content_id,
+        kind=doc.kind,
+        title_keys=frozenset(keys),
+        year=doc.year,
+        genres=tuple(doc.genres),
+        keywords=frozenset(k.casefold() for k in doc.keywords),
+        people=frozenset(p.casefold() for p in billed if p),
+        rating=doc.rating,
+        votes=doc.vote_count or 0,
+        popularity=doc.popularity or 0.0,
+        runtime=doc.runtime_minutes,
+        certification_ages={r: a for r, a in ages.items() if a is not None},
+        offers=_by_region(doc),
+        decade=f"{doc.year // 10 * 10}s" if doc.year is not None else None,
+        rating_bucket=_bucket(doc.rating),
+    )
