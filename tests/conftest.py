@@ -3,6 +3,7 @@ machine's real servers (127.0.0.1:5432 and 127.0.0.1:6379, or MG_TEST_* override
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -82,9 +83,10 @@ async def _flush_redis_prefix() -> AsyncIterator[None]:
         await client.aclose()
 
 
-@pytest.fixture
-async def scratch_settings() -> AsyncIterator[Settings]:
-    """Settings on a database of their own, migrated, for tests that need an empty catalog."""
+@contextlib.asynccontextmanager
+async def scratch_database(**overrides: object) -> AsyncIterator[Settings]:
+    """Settings on a migrated database and a Redis prefix of their own, dropped afterwards, for tests
+    that need an empty catalog or a module-wide world; `overrides` go to `make_settings`."""
     from media_gateway.core.migrations import run_migrations
 
     name = f"mg_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
@@ -94,16 +96,28 @@ async def scratch_settings() -> AsyncIterator[Settings]:
     finally:
         await conn.close()
     base_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    settings = make_settings(
-        database_url=f"{base_dsn}/{name}", redis={"prefix": f"mgtest-{RUN_ID}-{name[-6:]}"}
-    )
-    await run_migrations(settings)
-    yield settings
-    conn = await asyncpg.connect(ADMIN_DSN)
+    values: dict[str, object] = {
+        "database_url": f"{base_dsn}/{name}",
+        "redis": {"prefix": f"mgtest-{RUN_ID}-{name[-6:]}"},
+    }
+    values.update(overrides)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        settings = make_settings(**values)
+        await run_migrations(settings)
+        yield settings
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def scratch_settings() -> AsyncIterator[Settings]:
+    """Settings on a database of their own, migrated, for tests that need an empty catalog."""
+    async with scratch_database() as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

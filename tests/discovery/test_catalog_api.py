@@ -15,20 +15,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from media_gateway.catalog.genres import CANONICAL_GENRES
 from media_gateway.catalog.schemas import NormalizedContent, platform_id_type
-from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import Settings
 from media_gateway.discovery.app import create_app as create_discovery
 from media_gateway.ingestion.app import create_app as create_ingestion
 from media_gateway.ingestion.datasets import load_tmdb5000
 from media_gateway.ingestion.demo import generate_demo_feeds, write_feed_files
 from media_gateway.ingestion.normalizers import get_normalizer
-from tests.conftest import ADMIN_DSN, RUN_ID, make_settings
+from tests.conftest import scratch_database
 from tests.ingestion.tmdb_data import cache_dir
 from tests.support import serving, world_traversable_dir
 
@@ -82,21 +80,8 @@ def assert_problem(response: httpx.Response, status: int | None = None) -> None:
 @pytest.fixture(scope="module")
 async def catalog_settings() -> AsyncIterator[Settings]:
     """A migrated database of this module's own, so one ingest serves all its tests."""
-    name = f"mg_test_{RUN_ID}_disc{uuid.uuid4().hex[:4]}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    settings = make_settings(database_url=f"{base_dsn}/{name}", redis={"prefix": f"mgtest-{RUN_ID}-{name}"})
-    await run_migrations(settings)
-    yield settings
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database() as settings:
+        yield settings
 
 
 async def ingest(client: httpx.AsyncClient, path: str) -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -27,14 +26,13 @@ from sqlalchemy import text
 from media_gateway.auth.app import create_app as create_auth
 from media_gateway.core.db import make_engine
 from media_gateway.core.events import Event, make_event_bus
-from media_gateway.core.migrations import run_migrations
 from media_gateway.core.redis import make_redis
 from media_gateway.core.settings import Settings
 from media_gateway.discovery.app import create_app as create_discovery
 from media_gateway.ingestion.app import create_app as create_ingestion
 from media_gateway.ingestion.datasets import TmdbMovie, load_tmdb5000
 from media_gateway.ingestion.demo import generate_demo_feeds, write_feed_files
-from tests.conftest import ADMIN_DSN, RUN_ID, make_settings
+from tests.conftest import scratch_database
 from tests.discovery.test_search_index_live import start_ingest, wait_for_job
 from tests.fakes.sona_server import FakeSonaServer
 from tests.fakes.token_issuer import TestTokenIssuer
@@ -67,80 +65,56 @@ class Stack:
     titles: dict[str, str]
 
 
-async def _database() -> str:
-    name = f"mg_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
 @pytest.fixture(scope="module")
 async def stack(token_issuer: TestTokenIssuer) -> AsyncIterator[Stack]:
-    name = await _database()
-    base_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     data_dir = world_traversable_dir("mg-personal-")
     sona = FakeSonaServer().start()
-    settings = make_settings(
-        database_url=f"{base_dsn}/{name}",
-        redis={"prefix": f"mgtest-{RUN_ID}-{name[-6:]}"},
+    async with scratch_database(
         data_dir=data_dir,
         admin_token="test-admin-token",
         auth=token_issuer.auth_settings(),
-    )
-    settings = settings.model_copy(
-        update={
-            "ingestion": settings.ingestion.model_copy(update={"enrichment_interval_sec": 0}),
-            # Far above the 50 ms default: a loaded test machine must not turn the happy path into a
-            # timeout. The slow-SONA case sleeps past it.
-            "discovery": settings.discovery.model_copy(update={"personalization_budget_ms": BUDGET_MS}),
-        }
-    )
-    await run_migrations(settings)
-    movies: list[TmdbMovie] = list(await load_tmdb5000(cache_dir()))
-    write_feed_files(
-        data_dir / "feeds" / "first", generate_demo_feeds(movies[:TITLES], datetime.now(UTC).date())
-    )
-    engine = make_engine(settings)
-    try:
-        async with (
-            serving(create_ingestion(settings)) as ingestion_url,
-            httpx.AsyncClient(base_url=ingestion_url, timeout=30) as ingestion,
-        ):
-            await wait_for_job(ingestion, await start_ingest(ingestion, "first"))
-        ratings: dict[str, str | None] = {}
-        async with engine.begin() as conn:
-            rows = (await conn.execute(text("SELECT id, title FROM catalog.content ORDER BY id"))).all()
-            titles = {str(r.id): r.title for r in rows}
-            for i, row in enumerate(rows):
-                rating = RATINGS[i % len(RATINGS)]
-                ratings[str(row.id)] = rating
-                # The demo feeds carry no ratings; discovery reads these at its start-up build.
-                await conn.execute(
-                    text("UPDATE catalog.content SET certifications = CAST(:c AS jsonb) WHERE id = :id"),
-                    {"c": f'{{"US": "{rating}"}}' if rating else "{}", "id": row.id},
-                )
-        # Tokens here come from the test issuer; auth is nowhere (see the only-my-services test).
-        urls = settings.service_urls.model_copy(
-            update={"sona": sona.url, "auth": f"http://127.0.0.1:{free_port()}"}
+        ingestion={"enrichment_interval_sec": 0},
+        # Far above the 50 ms default: a loaded test machine must not turn the happy path into a
+        # timeout. The slow-SONA case sleeps past it.
+        discovery={"personalization_budget_ms": BUDGET_MS},
+    ) as settings:
+        movies: list[TmdbMovie] = list(await load_tmdb5000(cache_dir()))
+        write_feed_files(
+            data_dir / "feeds" / "first", generate_demo_feeds(movies[:TITLES], datetime.now(UTC).date())
         )
-        discovery_settings = settings.model_copy(update={"service_urls": urls})
-        async with (
-            serving(create_discovery(discovery_settings)) as discovery_url,
-            httpx.AsyncClient(base_url=discovery_url, timeout=30) as discovery,
-        ):
-            yield Stack(discovery_settings, discovery, sona, token_issuer, ratings, titles)
-    finally:
-        sona.stop()
-        await engine.dispose()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        conn = await asyncpg.connect(ADMIN_DSN)
+        engine = make_engine(settings)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            async with (
+                serving(create_ingestion(settings)) as ingestion_url,
+                httpx.AsyncClient(base_url=ingestion_url, timeout=30) as ingestion,
+            ):
+                await wait_for_job(ingestion, await start_ingest(ingestion, "first"))
+            ratings: dict[str, str | None] = {}
+            async with engine.begin() as conn:
+                rows = (await conn.execute(text("SELECT id, title FROM catalog.content ORDER BY id"))).all()
+                titles = {str(r.id): r.title for r in rows}
+                for i, row in enumerate(rows):
+                    rating = RATINGS[i % len(RATINGS)]
+                    ratings[str(row.id)] = rating
+                    # The demo feeds carry no ratings; discovery reads these at its start-up build.
+                    await conn.execute(
+                        text("UPDATE catalog.content SET certifications = CAST(:c AS jsonb) WHERE id = :id"),
+                        {"c": f'{{"US": "{rating}"}}' if rating else "{}", "id": row.id},
+                    )
+            # Tokens here come from the test issuer; auth is nowhere (see the only-my-services test).
+            urls = settings.service_urls.model_copy(
+                update={"sona": sona.url, "auth": f"http://127.0.0.1:{free_port()}"}
+            )
+            discovery_settings = settings.model_copy(update={"service_urls": urls})
+            async with (
+                serving(create_discovery(discovery_settings)) as discovery_url,
+                httpx.AsyncClient(base_url=discovery_url, timeout=30) as discovery,
+            ):
+                yield Stack(discovery_settings, discovery, sona, token_issuer, ratings, titles)
         finally:
-            await conn.close()
+            sona.stop()
+            await engine.dispose()
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def bearer(token: str) -> dict[str, str]:

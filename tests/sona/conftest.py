@@ -15,16 +15,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import Settings
 from media_gateway.ingestion.app import create_app as create_ingestion
 from media_gateway.ingestion.demo import write_feed_files
 from media_gateway.sona.app import create_app as create_sona
-from tests.conftest import ADMIN_DSN, RUN_ID, make_settings
+from tests.conftest import scratch_database
 from tests.fakes.token_issuer import TestTokenIssuer
 from tests.support import free_port, serving, world_traversable_dir
 
@@ -313,41 +311,26 @@ async def _ingest(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture(scope="package")
 async def sona_settings(token_issuer: TestTokenIssuer) -> AsyncIterator[Settings]:
-    name = f"mg_test_{RUN_ID}_sona{uuid.uuid4().hex[:4]}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     data_dir = world_traversable_dir("mg-sona-")
-    settings = make_settings(
-        database_url=f"{base_dsn}/{name}",
-        redis={"prefix": f"mgtest-{RUN_ID}-{name}"},
-        data_dir=data_dir,
-        admin_token=ADMIN_TOKEN,
-        auth=token_issuer.auth_settings(),
-        ingestion={"enrichment_interval_sec": 0},
-        sona={
-            "train_on_start": False,
-            "retrain_interval_sec": 0,
-            "retrain_after_events": 1_000_000,
-            "model_poll_sec": 0,
-            # A small threshold keeps the warm-path users short; the boundary is tested against it.
-            "cold_start_max_interactions": 1,
-            "lora_min_interactions": 2,
-        },
-    )
-    await run_migrations(settings)
     try:
-        yield settings
+        async with scratch_database(
+            data_dir=data_dir,
+            admin_token=ADMIN_TOKEN,
+            auth=token_issuer.auth_settings(),
+            ingestion={"enrichment_interval_sec": 0},
+            sona={
+                "train_on_start": False,
+                "retrain_interval_sec": 0,
+                "retrain_after_events": 1_000_000,
+                "model_poll_sec": 0,
+                # A small threshold keeps the warm-path users short; the boundary is tested against it.
+                "cold_start_max_interactions": 1,
+                "lora_min_interactions": 2,
+            },
+        ) as settings:
+            yield settings
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="package")
