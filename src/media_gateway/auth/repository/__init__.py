@@ -1,0 +1,101 @@
+"""All SQL of the auth service (parameterized only), one module per kind of record."""
+
+from __future__ import annotations
+
+from media_gateway.auth.repository.clients import (
+    client_by_id,
+    insert_client,
+    list_clients,
+    upsert_client,
+)
+from media_gateway.auth.repository.codes import (
+    CodeRow,
+    DevicePoll,
+    DeviceRequest,
+    consume_code,
+    decide_device_code,
+    device_code_by_user_code,
+    insert_code,
+    insert_device_code,
+    lock_device_code,
+    purge_expired,
+    purge_expired_device_code,
+    record_device_poll,
+    revoke_family_of_user,
+    set_code_family,
+    used_code_family,
+)
+from media_gateway.auth.repository.keys import (
+    insert_key,
+    lock_keys,
+    published_keys,
+    retire_current_keys,
+)
+from media_gateway.auth.repository.rows import (
+    ClientRow,
+    KeyRow,
+    UserRow,
+)
+from media_gateway.auth.repository.tokens import (
+    RefreshTokenState,
+    RotatedRefresh,
+    access_token_revoked,
+    family_revoked,
+    insert_family,
+    insert_refresh_token,
+    refresh_token_state,
+    revoke_access_token,
+    revoke_family,
+    rotate_refresh_token,
+)
+from media_gateway.auth.repository.users import (
+    insert_user,
+    update_password_hash,
+    update_user_profile,
+    user_by_email,
+    user_by_id,
+)
+
+__all__ = [
+    "ClientRow",
+    "CodeRow",
+    "DevicePoll",
+    "DeviceRequest",
+    "KeyRow",
+    "RefreshTokenState",
+    "RotatedRefresh",
+    "UserRow",
+    "access_token_revoked",
+    "client_by_id",
+    "consume_code",
+    "decide_device_code",
+    "device_code_by_user_code",
+    "family_revoked",
+    "insert_client",
+    "insert_code",
+    "insert_device_code",
+    "insert_family",
+    "insert_key",
+    "insert_refresh_token",
+    "insert_user",
+    "list_clients",
+    "lock_device_code",
+    "lock_keys",
+    "published_keys",
+    "purge_expired",
+    "purge_expired_device_code",
+    "record_device_poll",
+    "refresh_token_state",
+    "retire_current_keys",
+    "revoke_access_token",
+    "revoke_family",
+    "revoke_family_of_user",
+    "rotate_refresh_token",
+    "set_code_family",
+    "update_password_hash",
+    "update_user_profile",
+    "upsert_client",
+    "used_code_family",
+    "user_by_email",
+    "user_by_id",
+]
