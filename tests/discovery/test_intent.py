@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
@@ -298,10 +297,9 @@ async def test_failed_llm_falls_back_to_the_rules_uncached(
 async def test_slow_llm_is_cut_at_the_budget(make_harness: MakeHarness, fake: FakeOpenAIServer) -> None:
     fake.chat_delay_sec = 0.5
     h = await make_harness(llm={"timeout_sec": 0.2})
-    started = time.perf_counter()
     intent = await h.parser.parse(QUERY)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.45, elapsed
+    # The model would have answered after 0.5 s: a rules-only intent counted as a timeout shows the
+    # 0.2 s budget cut it, without a wall-clock assertion that a loaded machine could break.
     assert intent.source == "rules"
     assert h.counter("mg_intent_llm_failures_total", reason="timeout") == 1
     assert await h.keys() == []
