@@ -26,16 +26,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.loadgen import LoadResult, LoadSpec, http_request, run_load
 from tests.fakes.token_issuer import TestTokenIssuer
 from tests.support import free_port
 
@@ -49,6 +50,9 @@ ADMIN_DSN = os.environ.get("MG_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0
 REDIS_URL = os.environ.get("MG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 WATCHLIST_SIZE = 10_000
 FETCHES = 60
+REQUESTS_PER_DEVICE = 2_000
+# Offered loads of the open-loop runs (mutations/s from all devices together).
+RATES = [500.0, 1000.0, 1500.0]
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -66,7 +70,9 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 class SyncProcess:
-    def __init__(self, settings: Settings, issuer: TestTokenIssuer, **sync_env: str) -> None:
+    def __init__(
+        self, settings: Settings, issuer: TestTokenIssuer, workers: int = 1, **sync_env: str
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         auth = issuer.auth_settings()
@@ -81,6 +87,7 @@ class SyncProcess:
                 "MG_AUTH__JWKS_URL": auth["jwks_url"],
                 "MG_LOG_LEVEL": "WARNING",
                 "MG_DATABASE__POOL_SIZE": "10",
+                "MG_WORKERS": str(workers),
             }
             | {f"MG_SYNC__{k.upper()}": v for k, v in sync_env.items()}
         )
@@ -105,10 +112,10 @@ class SyncProcess:
         self.process.wait(timeout=30)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the service process: on a shared machine, what a mutation costs."""
+        """User + system CPU of the service's processes (the supervisor and its workers)."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        root = psutil.Process(self.process.pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
 
     async def counters(self) -> dict[str, float]:
         async with httpx.AsyncClient(base_url=self.base) as http:
@@ -129,91 +136,97 @@ async def _xact_commits(database: str) -> int:
         await conn.close()
 
 
-Step = Callable[[httpx.AsyncClient, random.Random], Awaitable[httpx.Response]]
-
-
-def _mutation(headers: dict[str, str]) -> Step:
-    async def step(http: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
+def _device_requests(issuer: TestTokenIssuer, users: list[uuid.UUID], index: int) -> list[bytes]:
+    """What one device sends, in order: 45 % watchlist adds, 10 % removes, 45 % progress reports."""
+    rng = random.Random(index)
+    headers = {
+        "Authorization": f"Bearer {issuer.mint(users[index // DEVICES_PER_USER])}",
+        "X-Device-ID": f"device-{index}",
+    }
+    requests = []
+    for _ in range(REQUESTS_PER_DEVICE):
         roll = rng.random()
         content = f"title-{rng.randrange(2_000)}"
         if roll < 0.45:
-            return await http.put(f"/api/v1/sync/watchlist/{content}", headers=headers)
-        if roll < 0.55:
-            response = await http.delete(f"/api/v1/sync/watchlist/{content}", headers=headers)
-            return response if response.status_code != 404 else httpx.Response(200)
-        body = {
-            "content_id": content,
-            "position_seconds": rng.uniform(60, 5_000),
-            "duration_seconds": 6_000,
-            "state": "playing",
-        }
-        return await http.post("/api/v1/sync/progress", json=body, headers=headers)
+            requests.append(http_request("PUT", f"/api/v1/sync/watchlist/{content}", headers=headers))
+        elif roll < 0.55:
+            requests.append(http_request("DELETE", f"/api/v1/sync/watchlist/{content}", headers=headers))
+        else:
+            body = {
+                "content_id": content,
+                "position_seconds": round(rng.uniform(60, 5_000), 1),
+                "duration_seconds": 6_000,
+                "state": "playing",
+            }
+            requests.append(
+                http_request(
+                    "POST",
+                    "/api/v1/sync/progress",
+                    headers=headers | {"Content-Type": "application/json"},
+                    body=json.dumps(body).encode(),
+                )
+            )
+    return requests
 
-    return step
+
+def _machine_busy_sec() -> float:
+    """Busy CPU seconds of the whole machine (service, PostgreSQL, Redis and the load generator)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _live(_: dict[str, str]) -> Step:
-    async def step(http: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
-        return await http.get("/health/live")
+async def _run(
+    sync: SyncProcess, requests: list[list[bytes]], rate: float | None, duration: float
+) -> LoadResult:
+    spec = LoadSpec("127.0.0.1", sync.port, requests, duration_sec=duration, rate_per_sec=rate, processes=1)
+    return await asyncio.to_thread(run_load, spec)
 
-    return step
 
-
-async def _load(
-    base: str, issuer: TestTokenIssuer, make_step: Callable[[dict[str, str]], Step], duration: float
-) -> dict[str, float]:
-    users = [uuid.uuid4() for _ in range(DEVICES // DEVICES_PER_USER)]
-    samples: list[float] = []
-    deadline = 0.0
-    warmup_end = 0.0
-    errors = 0
-
-    async def device(index: int, http: httpx.AsyncClient) -> None:
-        nonlocal errors
-        user = users[index // DEVICES_PER_USER]
-        headers = {"Authorization": f"Bearer {issuer.mint(user)}", "X-Device-ID": f"device-{index}"}
-        step = make_step(headers)
-        rng = random.Random(index)
-        while (now := time.perf_counter()) < deadline:
-            started = now
-            response = await step(http, rng)
-            if response.status_code != 200:
-                errors += 1
-            if started >= warmup_end:
-                samples.append((time.perf_counter() - started) * 1000)
-
-    limits = httpx.Limits(max_connections=DEVICES, max_keepalive_connections=DEVICES)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-        warmup_end = time.perf_counter() + 1.0
-        deadline = warmup_end + duration
-        await asyncio.gather(*(device(i, http) for i in range(DEVICES)))
-    result = _percentiles(samples)
-    result["per_sec"] = round(len(samples) / duration, 1)
-    result["errors"] = errors
-    return result
+def _check(result: LoadResult) -> dict[str, Any]:
+    summary = result.summary()
+    # A remove of a title the device's user does not have is an honest 404; anything else is an error.
+    summary["failed"] = (
+        sum(n for code, n in result.statuses.items() if code not in (200, 404)) + result.errors
+    )
+    return summary
 
 
 async def _mutations(
-    settings: Settings, issuer: TestTokenIssuer, database: str, duration: float, **sync_env: str
+    settings: Settings,
+    issuer: TestTokenIssuer,
+    database: str,
+    duration: float,
+    workers: int,
+    rates: list[float],
+    **sync_env: str,
 ) -> dict[str, Any]:
-    async with SyncProcess(settings, issuer, **sync_env) as sync:
-        # Warm up first (JWKS fetch, TLS context, pools, prepared statements), outside the counters.
-        await _load(sync.base, issuer, _mutation, 1.0)
+    users = [uuid.uuid4() for _ in range(DEVICES // DEVICES_PER_USER)]
+    requests = [_device_requests(issuer, users, i) for i in range(DEVICES)]
+    out: dict[str, Any] = {"workers": workers}
+    async with SyncProcess(settings, issuer, workers=workers, **sync_env) as sync:
+        # Warm up first (JWKS fetch, pools, prepared statements), outside the counters.
+        await _run(sync, requests, None, 1.0)
         before, commits_before = await sync.counters(), await _xact_commits(database)
-        cpu_before = sync.cpu_seconds()
-        result: dict[str, Any] = await _load(sync.base, issuer, _mutation, duration)
-        cpu_after = sync.cpu_seconds()
+        cpu_before, busy_before = sync.cpu_seconds(), _machine_busy_sec()
+        saturation = await _run(sync, requests, None, duration)
+        cpu_after, busy_after = sync.cpu_seconds(), _machine_busy_sec()
         after, commits_after = await sync.counters(), await _xact_commits(database)
+        closed = _check(saturation)
         mutations = after["mutations"] - before["mutations"]
         if mutations:
-            result["mutations_per_transaction"] = round(
+            closed["mutations_per_transaction"] = round(
                 mutations / (after["transactions"] - before["transactions"]), 2
             )
-            result["rows_written_per_mutation"] = round((after["rows"] - before["rows"]) / mutations, 2)
+            closed["rows_written_per_mutation"] = round((after["rows"] - before["rows"]) / mutations, 2)
             # Includes warm-up and the outbox relay's transactions; reads are not in pg_stat (no commit).
-            result["pg_commits_per_mutation"] = round((commits_after - commits_before) / mutations, 3)
-            result["service_cpu_ms_per_mutation"] = round((cpu_after - cpu_before) * 1000 / mutations, 3)
-        return result
+            closed["pg_commits_per_mutation"] = round((commits_after - commits_before) / mutations, 3)
+            closed["service_cpu_ms_per_mutation"] = round((cpu_after - cpu_before) * 1000 / mutations, 3)
+            closed["machine_cpu_ms_per_mutation"] = round((busy_after - busy_before) * 1000 / mutations, 3)
+        out["closed_loop_saturation"] = closed
+        for rate in rates:
+            out[f"open_loop_{int(rate)}_per_sec"] = _check(await _run(sync, requests, rate, duration))
+    return out
 
 
 async def _watchlist_fetch(settings: Settings, issuer: TestTokenIssuer) -> dict[str, Any]:
@@ -261,15 +274,29 @@ async def main() -> None:
         await run_migrations(settings, ["sync"])
         with TestTokenIssuer() as issuer:
             async with SyncProcess(settings, issuer) as sync:
-                await _load(sync.base, issuer, _live, 1.0)
+                live_requests = [[http_request("GET", "/health/live")]] * DEVICES
+                await _run(sync, live_requests, None, 1.0)
                 cpu_before = sync.cpu_seconds()
-                live = await _load(sync.base, issuer, _live, duration / 2)
+                live_run = await _run(sync, live_requests, None, duration / 2)
+                live = _check(live_run)
                 live["service_cpu_ms_per_request"] = round(
-                    (sync.cpu_seconds() - cpu_before) * 1000 / max(1, live["n"]), 3
+                    (sync.cpu_seconds() - cpu_before) * 1000 / max(1, len(live_run.samples)), 3
                 )
-            grouped = await _mutations(settings, issuer, database, duration)
+            runs = {
+                f"mutations_group_commit_{workers}_worker{'s' if workers > 1 else ''}": await _mutations(
+                    settings, issuer, database, duration, workers, RATES
+                )
+                for workers in (1, 2)
+            }
             single = await _mutations(
-                settings, issuer, database, duration, group_commit_max_ops="1", group_commit_window_ms="0"
+                settings,
+                issuer,
+                database,
+                duration,
+                1,
+                [],
+                group_commit_max_ops="1",
+                group_commit_window_ms="0",
             )
             fetch = await _watchlist_fetch(settings, issuer)
         print(
@@ -277,9 +304,11 @@ async def main() -> None:
                 {
                     "devices": DEVICES,
                     "duration_sec": duration,
-                    "mutations_group_commit": grouped,
+                    "load": "bench/loadgen.py: keep-alive HTTP/1.1, one connection per device; open loop "
+                    "latencies count from each request's scheduled time",
+                    **runs,
                     "baseline_mutations_one_per_transaction": single,
-                    "baseline_health_live": live,
+                    "baseline_health_live_closed_loop": live,
                     "watchlist_fetch_10k": fetch,
                     "targets": {"mutations_per_sec": 1000, "mutation_p99_ms": 25, "fetch_10k_p95_ms": 100},
                 },

@@ -9,6 +9,12 @@ from media_gateway.core.migrations import SCHEMA_OWNERS
 from media_gateway.core.settings import SERVICE_NAMES, ServiceName, Settings
 
 
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="media-gateway",
@@ -23,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("name", choices=SERVICE_NAMES)
     serve.add_argument("--port", type=int, help="overrides MG_PORTS__<NAME>")
     serve.add_argument("--host", help="overrides MG_HOST")
+    serve.add_argument("--workers", type=_workers, help="processes sharing the port; overrides MG_WORKERS")
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument(
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["data_dir"] = args.data_dir
     if getattr(args, "host", None):
         overrides["host"] = args.host
+    if getattr(args, "workers", None):
+        overrides["workers"] = args.workers
     settings = Settings(**overrides)  # type: ignore[arg-type]
 
     if args.command == "auth":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import importlib
 import json
 import logging
@@ -21,6 +22,8 @@ import httpx
 import uvicorn
 import uvloop
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from media_gateway.core.admin import ADMIN_TOKEN_FILE, ensure_admin_token
 from media_gateway.core.embedded import EmbeddedServerError, EmbeddedStack
@@ -70,7 +73,7 @@ class _SharedSignalServer(uvicorn.Server):
         yield
 
 
-def _uvicorn_config(app: FastAPI, settings: Settings, port: int) -> uvicorn.Config:
+def _uvicorn_config(app: Callable[..., Any], settings: Settings, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -272,9 +275,57 @@ def up(settings: Settings) -> int:
     return _run_cli(run_stack(settings))
 
 
+# These own the in-process vector engine, which takes an exclusive lock on its files: a second
+# process on the same data dir could not open it (README, "Scaling out").
+SINGLE_PROCESS_SERVICES: frozenset[ServiceName] = frozenset({"discovery", "sona", "ingestion"})
+
+
 def serve(settings: Settings, service: ServiceName, port: int | None = None) -> int:
     configure_logging(settings.log_level, settings.log_json)
-    return _run_cli(serve_one(settings, service, port or settings.ports.of(service)))
+    port = port or settings.ports.of(service)
+    if settings.workers == 1:
+        return _run_cli(serve_one(settings, service, port))
+    if service in SINGLE_PROCESS_SERVICES:
+        print(
+            f"media-gateway: {service} runs as one process: it owns the in-process vector engine. "
+            "Run more replicas with their own data dirs instead (README, Scaling out).",
+            file=sys.stderr,
+        )
+        return 2
+    return _serve_workers(settings, service, port)
+
+
+def worker_app(service: ServiceName, settings: Settings) -> FastAPI:
+    """What each pre-forked worker serves; it starts in a fresh interpreter, so logging is set up
+    again there."""
+    configure_logging(settings.log_level, settings.log_json)
+    return app_factory(service)(settings)
+
+
+def _serve_workers(settings: Settings, service: ServiceName, port: int) -> int:
+    """Pre-fork: the port is bound here once and `settings.workers` processes accept on it.
+
+    uvicorn's supervisor restarts a worker that dies or stops answering its health pings, and stops
+    everything if a worker cannot start at all (a bad database URL fails the same way every time).
+    """
+    try:
+        sock = bind_socket(settings.host, port, service)
+    except PortInUseError as exc:
+        print(f"media-gateway: {exc}", file=sys.stderr)
+        return 2
+    config = _uvicorn_config(functools.partial(worker_app, service, settings), settings, port)
+    config.factory = True
+    config.workers = settings.workers
+    supervisor = Multiprocess(config, sockets=[sock])
+    logger.info("%s listening on %s:%d with %d workers", service, settings.host, port, settings.workers)
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        print(f"media-gateway: a {service} worker could not start; see the log above", file=sys.stderr)
+        return 1
+    return 0
 
 
 def ingest(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import subprocess
 import uuid
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from media_gateway.core.migrations import SCHEMA_OWNERS
@@ -87,3 +91,55 @@ async def test_serve_runs_one_service_on_the_port_given(scratch_database: str) -
         assert live.json()["service"] == "playback"
     finally:
         assert stack.stop() == 0, stack.log()
+
+
+def _workers(stack: StackProcess) -> set[int]:
+    """The live worker processes (a killed one is a zombie until the supervisor reaps it)."""
+    found = set()
+    for process in stack.descendants():
+        with contextlib.suppress(psutil.Error):
+            if process.status() != psutil.STATUS_ZOMBIE and "multiprocessing.spawn" in " ".join(
+                process.cmdline()
+            ):
+                found.add(process.pid)
+    return found
+
+
+async def test_serve_with_workers_shares_the_port_and_replaces_a_killed_worker(scratch_database: str) -> None:
+    stack = StackProcess.fresh(world_traversable_dir("mg-e2e-") / "data", _external_env(scratch_database))
+    port = stack.ports["playback"]
+    stack.ports = {"playback": port}
+    stack.start("serve", "playback", "--port", str(port), "--workers", "2")
+    try:
+        stack.wait_ready(services=("playback",))
+        workers = _workers(stack)
+        assert len(workers) == 2, stack.log()
+        victim = workers.pop()
+        os.kill(victim, signal.SIGKILL)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with asyncio.timeout(30):
+                # The surviving worker keeps answering while the supervisor starts a replacement.
+                while len(now := _workers(stack)) < 2 or victim in now:
+                    assert (await client.get("/health/live")).status_code == 200
+                    await asyncio.sleep(0.1)
+            assert workers < now
+            assert (await client.get("/health/live")).json()["service"] == "playback"
+        survivors = [psutil.Process(pid) for pid in now]
+    finally:
+        assert stack.stop() == 0, stack.log()
+    # The supervisor stopped its workers before it exited.
+    _, alive = psutil.wait_procs(survivors, timeout=5)
+    assert alive == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("discovery", "--workers", "2"), "discovery runs as one process"),
+        (("sync", "--workers", "0"), "--workers: must be a whole number from 1 to 64"),
+    ],
+)
+def test_serve_refuses_workers_it_cannot_run(args: tuple[str, ...], expected: str) -> None:
+    result = subprocess.run([CLI, "serve", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert expected in result.stderr

@@ -381,6 +381,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     host: str = "127.0.0.1"
+    # Processes of `serve NAME` sharing its port (pre-fork): one per core for the stateless services.
+    workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Field(default_factory=_default_data_dir)
     # Unset: `up` starts the embedded servers and points these at them.
     database_url: str | None = None
