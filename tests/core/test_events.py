@@ -151,6 +151,29 @@ async def test_published_event_reaches_a_group_consumer_unchanged(
     assert await redis_client.exists(bus.stream_key(topic)) == 1
 
 
+async def test_publish_many_keeps_order_across_topics_in_one_round_trip(
+    bus: RedisStreamsEventBus, topic: str
+) -> None:
+    other = topic + ".other"
+    await bus.ensure_group(topic, "indexer")
+    await bus.ensure_group(other, "indexer")
+    events = [(topic if i % 3 else other, make_event(key=f"k{i % 2}", n=i)) for i in range(9)]
+
+    ids = await bus.publish_many(events)
+
+    assert len(ids) == 9
+    got = await consume_until(bus, topic, "indexer", "w", 6) + await consume_until(
+        bus, other, "indexer", "w", 3
+    )
+    assert [d.event for d in got] == [e for t, e in events if t == topic] + [
+        e for t, e in events if t == other
+    ]
+    assert [d.message_id for d in got] == [i for (t, _), i in zip(events, ids, strict=True) if t == topic] + [
+        i for (t, _), i in zip(events, ids, strict=True) if t == other
+    ]
+    assert await bus.publish_many([]) == []
+
+
 async def test_ensure_group_is_idempotent(bus: RedisStreamsEventBus, topic: str) -> None:
     await bus.ensure_group(topic, "indexer")
     await bus.ensure_group(topic, "indexer")

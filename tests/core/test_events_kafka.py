@@ -204,6 +204,19 @@ async def test_published_event_reaches_a_group_consumer_unchanged(
     assert orjson.loads(record.value) == orjson.loads(event.model_dump_json())
 
 
+async def test_publish_many_delivers_in_order_with_offsets(
+    bus: KafkaEventBus, topic: str, group: str
+) -> None:
+    await bus.ensure_group(topic, group)
+    events = [make_event(key="content-1", n=i) for i in range(5)]
+
+    ids = await bus.publish_many([(topic, e) for e in events])
+
+    got = await consume_until(bus, topic, group, "worker-1", 5)
+    assert [d.event for d in got] == events
+    assert [d.message_id for d in got] == ids == [f"0:{i}" for i in range(5)]
+
+
 async def test_ack_commits_only_contiguous_messages_and_a_new_consumer_resumes_after_them(
     bus: KafkaEventBus, kafka_bootstrap: str, topic: str, group: str
 ) -> None:

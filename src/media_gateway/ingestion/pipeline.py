@@ -253,8 +253,7 @@ class IngestionPipeline:
                 pending = await repository.take_outbox(conn, batch_size)
                 if not pending:
                     return sent
-                for _, topic, event in pending:
-                    await self.bus.publish(topic, event)
+                await self.bus.publish_many([(topic, event) for _, topic, event in pending])
                 await repository.delete_from_outbox(conn, [seq for seq, _, _ in pending])
             sent += len(pending)
 

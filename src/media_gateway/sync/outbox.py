@@ -16,12 +16,11 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from media_gateway.core.events import Event, EventBus
+from media_gateway.core.events import EventBus
 from media_gateway.sync.repository import PostgresSyncRepository
 
 logger = logging.getLogger(__name__)
 
-_CONCURRENCY = 8
 _FINAL_DRAIN_SEC = 0.5
 _COALESCE_SEC = 0.05
 
@@ -55,28 +54,11 @@ class OutboxRelay:
                 pending = await self.repository.take_outbox(conn, self.batch_size)
                 if not pending:
                     return sent
-                await self._publish([(topic, event) for _, topic, event in pending])
+                await self.bus.publish_many([(topic, event) for _, topic, event in pending])
                 await self.repository.delete_outbox(conn, [seq for seq, _, _ in pending])
             sent += len(pending)
             if len(pending) < self.batch_size:
                 return sent
-
-    async def _publish(self, events: list[tuple[str, Event]]) -> None:
-        """In order per (topic, key), concurrently across keys: one user's events stay ordered
-        without making every user's events wait on one round trip each."""
-        lanes: dict[tuple[str, str], list[Event]] = {}
-        for topic, event in events:
-            lanes.setdefault((topic, event.key), []).append(event)
-        gate = asyncio.Semaphore(_CONCURRENCY)
-
-        async def send(topic: str, lane: list[Event]) -> None:
-            async with gate:
-                for event in lane:
-                    await self.bus.publish(topic, event)
-
-        async with asyncio.TaskGroup() as group:
-            for (topic, _), lane in lanes.items():
-                group.create_task(send(topic, lane))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sync-outbox-relay")

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -79,6 +79,11 @@ class EventBus(Protocol):
     """Topics may be given short (`content.ingested`) or full (`media-gateway.content.ingested`)."""
 
     async def publish(self, topic: str, event: Event) -> str: ...
+
+    async def publish_many(self, events: Sequence[tuple[str, Event]]) -> list[str]:
+        """Publish in the given order (per topic and key, as `publish` one by one would), but
+        without a round trip each; returns the message ids."""
+        ...
 
     async def ensure_group(self, topic: str, group: str, start_id: str = "$") -> None: ...
 

@@ -142,6 +142,18 @@ class KafkaEventBus:
         )
         return f"{metadata.partition}:{metadata.offset}"
 
+    async def publish_many(self, events: Sequence[tuple[str, Event]]) -> list[str]:
+        producer = await self._get_producer()
+        pending = []
+        for topic, event in events:
+            full = self.topic(topic)
+            await self._ensure_topic(full)
+            # `send` enqueues in call order; the producer keeps that order within a partition.
+            pending.append(
+                await producer.send(full, value=event.model_dump_json().encode(), key=event.key.encode())
+            )
+        return [f"{m.partition}:{m.offset}" for m in [await future for future in pending]]
+
     async def ensure_group(self, topic: str, group: str, start_id: str = "$") -> None:
         """Create the topic if missing and fix where a new group starts: `"$"` after the messages
         already there, `"0"` at the earliest one. A group that already has offsets keeps them."""
