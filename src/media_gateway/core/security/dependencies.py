@@ -68,23 +68,28 @@ async def optional_principal(request: Request) -> Principal | None:
     return principal
 
 
-async def require_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+# The guards below call each other directly rather than through `Depends` chains: every level of
+# FastAPI dependency resolution costs per request, and these run on nearly every request.
+
+
+async def require_principal(request: Request) -> Principal:
+    principal = await optional_principal(request)
     if principal is None:
         raise _unauthorized("this endpoint needs a bearer access token", "")
     return principal
 
 
-async def require_user(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+async def require_user(request: Request) -> Principal:
     """A signed-in user; a client-credentials token has no user and gets 403."""
+    principal = await require_principal(request)
     if principal.user_id is None:
         raise ProblemError(403, "this endpoint acts for a user; a client token has none")
     return principal
 
 
 def require_scopes(*scopes: str) -> Any:
-    async def dependency(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await require_principal(request)
         if not principal.has_scopes(*scopes):
             wanted = " ".join(scopes)
             raise ProblemError(
