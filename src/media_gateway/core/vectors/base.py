@@ -118,6 +118,18 @@ class VectorIndex(Protocol):
         with_payload: bool = True,
     ) -> list[VectorHit]: ...
 
+    async def nearest_ids(
+        self,
+        vector: Sequence[float] | NDArray[np.floating[Any]],
+        limit: int = 10,
+        filter: VectorFilter | None = None,
+        *,
+        score_threshold: float | None = None,
+    ) -> list[str]:
+        """`query`'s ids alone, nearest first, as canonical UUID text: what a caller that only ranks
+        by id needs, without a `VectorHit` and a parsed UUID per hit."""
+        ...
+
     async def replace_payloads(self, payloads: Mapping[uuid.UUID | str, Mapping[str, Any]]) -> None: ...
 
     async def vectors(self, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, list[float]]:

@@ -308,6 +308,26 @@ class EdgeVectorIndex:
             VectorHit(id=_hit_id(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in scored
         ]
 
+    async def nearest_ids(
+        self,
+        vector: Sequence[float] | NDArray[np.floating[Any]],
+        limit: int = 10,
+        filter: VectorFilter | None = None,
+        *,
+        score_threshold: float | None = None,
+    ) -> list[str]:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(self._vector(vector)),
+            filter=to_qdrant_filter(filter),
+            with_payload=False,
+            score_threshold=score_threshold,
+        )
+        scored = await self._call(lambda shard: shard.query(request))
+        return [str(_hit_id(p.id)) if isinstance(p.id, int) else str(p.id) for p in scored]
+
     async def vectors(self, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, list[float]]:
         """The stored vectors of those of `ids` that are in the index."""
         point_ids: list[qe.PointId] = [_point_id(i) for i in ids]

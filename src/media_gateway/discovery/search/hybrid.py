@@ -100,6 +100,7 @@ MAX_NAME_WORDS: Final = 5
 SEED_WEIGHT: Final = 0.7
 # Query embeddings kept in process: a repeated query skips the model.
 EMBEDDING_CACHE_ENTRIES: Final = 4_096
+_SCORED: Final = frozenset({"score", "match_reasons"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +177,10 @@ class HybridSearch:
             self._keywords.search(request.query, explicit_filters(request.filters, region), TITLE_CANDIDATES),
             semantic_search,
         )
-        excluded = set(seeds)
-        title_hits = ((uuid.UUID(i), s) for i, s in title_page.hits)
-        title_scores = {i: s for i, s in title_hits if s >= NEAR_TITLE and i not in excluded}
-        keyword_ids = [uuid.UUID(i) for i, _ in keyword_page.hits]
+        # Ids stay text (as the engines return them) until the page: str keys hash and compare in C.
+        excluded = {str(i) for i in seeds}
+        title_scores = {i: s for i, s in title_page.hits if s >= NEAR_TITLE and i not in excluded}
+        keyword_ids = [i for i, _ in keyword_page.hits]
         keyword_ranked = [i for i in dict.fromkeys([*title_scores, *keyword_ids]) if i not in excluded]
         candidates = self._candidates([*keyword_ranked, *semantic], region)
         trusted = set(keyword_ranked)
@@ -195,7 +196,7 @@ class HybridSearch:
         ]
 
         cfg = self.settings.discovery
-        fused: dict[uuid.UUID, float] = {}
+        fused: dict[str, float] = {}
         for weight, hits in ((cfg.keyword_weight, keyword_ranked), (cfg.semantic_weight, semantic)):
             for rank, content_id in enumerate(hits, start=1):
                 fused[content_id] = fused.get(content_id, 0.0) + weight / (cfg.rrf_k + rank)
@@ -203,7 +204,7 @@ class HybridSearch:
         max_log_pop = max((math.log1p(max(c.meta.popularity, 0.0)) for c in candidates.values()), default=0.0)
         query_key = normalize_title(request.query)
         short = len(request.query.split()) <= MAX_TITLE_WORDS
-        scored: list[tuple[int, float, uuid.UUID]] = []
+        scored: list[tuple[int, float, str]] = []
         for content_id, value in fused.items():
             item = candidates[content_id]
             relevance = value / best if best > 0 else 0.0
@@ -228,12 +229,14 @@ class HybridSearch:
             )
             for i, _, tier in ranked[:head]
         }
-        summaries = await self.summaries([i for i, _, _ in page], region)
-        results = [
-            SearchResult(**summaries[i].model_dump(), score=round(score, 6), match_reasons=reasons[i])
-            for i, score, _ in page
-            if i in summaries
-        ]
+        summaries = await self.summaries([candidates[i].meta.id for i, _, _ in page], region)
+        results = []
+        for i, score, _ in page:
+            summary = summaries.get(candidates[i].meta.id)
+            if summary is not None:
+                # Fields of a validated card plus two computed here: nothing to validate again.
+                fields = dict(summary) | {"score": round(score, 6), "match_reasons": reasons[i]}
+                results.append(SearchResult.model_construct(summary.model_fields_set | _SCORED, **fields))
         response = SearchResponse(
             query=request.query,
             region=region,
@@ -246,7 +249,10 @@ class HybridSearch:
             took_ms=_ms(started),
             cached=False,
         )
-        ranking = [RankedItem(id=i, score=round(s, 6), reasons=reasons[i]) for i, s, _ in ranked[:head]]
+        ranking = [
+            RankedItem(id=candidates[i].meta.id, score=round(s, 6), reasons=reasons[i])
+            for i, s, _ in ranked[:head]
+        ]
         return SearchOutcome(response=response, ranking=ranking)
 
     async def nothing(self, request: SearchRequest) -> SearchOutcome:
@@ -312,9 +318,7 @@ class HybridSearch:
             self._embeddings.popitem(last=False)
         return vector
 
-    async def _semantic(
-        self, query: str, filters: KeywordFilters, seeds: Sequence[uuid.UUID]
-    ) -> list[uuid.UUID]:
+    async def _semantic(self, query: str, filters: KeywordFilters, seeds: Sequence[uuid.UUID]) -> list[str]:
         try:
             if seeds:
                 vector, seed_vectors = await asyncio.gather(
@@ -326,21 +330,16 @@ class HybridSearch:
                     vector = _normalized((1 - SEED_WEIGHT) * vector + SEED_WEIGHT * mean)
             else:
                 vector = await self._query_vector(query)
-            hits = await self._vectors.query(
-                vector,
-                SEMANTIC_CANDIDATES,
-                vector_filter(filters, seeds),
-                score_threshold=MIN_SIMILARITY,
-                with_payload=False,
+            return await self._vectors.nearest_ids(
+                vector, SEMANTIC_CANDIDATES, vector_filter(filters, seeds), score_threshold=MIN_SIMILARITY
             )
         except Exception:
             # Keyword results alone beat an error page.
             logger.exception("semantic search failed; keyword results only")
             return []
-        return [h.id for h in hits]
 
-    def _candidates(self, ids: Sequence[uuid.UUID], region: str) -> dict[uuid.UUID, Candidate]:
-        metas = self._keywords.metadata(dict.fromkeys(ids))
+    def _candidates(self, ids: Sequence[str], region: str) -> dict[str, Candidate]:
+        metas = self._keywords.metadata_by_key(dict.fromkeys(ids))
         return {i: Candidate(meta=m, offers=m.region_offers(region)) for i, m in metas.items()}
 
     async def summaries(self, ids: list[uuid.UUID], region: str) -> dict[uuid.UUID, ContentSummary]:
@@ -395,7 +394,7 @@ async def _no_hits() -> KeywordPage:
     return KeywordPage([], 0)
 
 
-async def _no_semantic_hits() -> list[uuid.UUID]:
+async def _no_semantic_hits() -> list[str]:
     return []
 
 

@@ -76,6 +76,9 @@ class _Generation:
     directory: Path
     # Every indexed document's metadata, by id; changed only together with the index.
     meta: dict[uuid.UUID, TitleMeta]
+    # The same by id as text (as indexed, and canonical): search ranks ids as the engines return
+    # them, and a str key hashes and compares in C where a UUID does both in Python.
+    by_key: dict[str, TitleMeta]
 
 
 def indexing_threads(heap_bytes: int, wanted: int | None = None) -> int:
@@ -133,6 +136,14 @@ class KeywordIndex:
             return {}
         meta = live.meta
         return {i: m for i in ids if (m := meta.get(i)) is not None}
+
+    def metadata_by_key(self, keys: Iterable[str]) -> dict[str, TitleMeta]:
+        """`metadata` by id as text (as indexed, or canonical UUID text)."""
+        live = self._live
+        if live is None:
+            return {}
+        by_key = live.by_key
+        return {k: m for k in keys if (m := by_key.get(k)) is not None}
 
     def all_metadata(self) -> Iterable[TitleMeta]:
         live = self._live
@@ -202,7 +213,7 @@ class KeywordIndex:
         # Reloaded explicitly after each commit, so a write is searchable the moment it returns.
         index.config_reader("manual")
         writer = index.writer(self._heap, self._threads)
-        generation = _Generation(index=index, writer=writer, directory=directory, meta={})
+        generation = _Generation(index=index, writer=writer, directory=directory, meta={}, by_key={})
         _commit(generation)
         return generation
 
@@ -318,7 +329,7 @@ def _add_all(generation: _Generation, docs: Iterable[KeywordDoc]) -> int:
         generation.writer.add_json(to_json(doc))
         meta = title_meta(doc)
         if meta is not None:
-            generation.meta[meta.id] = meta
+            _remember(generation, doc.id, meta)
         count += 1
     return count
 
@@ -331,7 +342,7 @@ def _commit(generation: _Generation) -> None:
 def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequence[str]) -> None:
     writer = generation.writer
     bodies = [(doc.id, to_json(doc)) for doc in upserts]
-    metas = [m for doc in upserts if (m := title_meta(doc)) is not None]
+    metas = [(doc.id, m) for doc in upserts if (m := title_meta(doc)) is not None]
     try:
         # A delete applies to documents added before it, so delete-then-add replaces.
         for doc_id in deletes:
@@ -349,9 +360,18 @@ def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequ
     # made the documents searchable.
     for doc_id in deletes:
         with contextlib.suppress(ValueError):
-            generation.meta.pop(uuid.UUID(doc_id), None)
-    for meta in metas:
-        generation.meta[meta.id] = meta
+            gone = generation.meta.pop(uuid.UUID(doc_id), None)
+            generation.by_key.pop(doc_id, None)
+            if gone is not None:
+                generation.by_key.pop(str(gone.id), None)
+    for doc_id, meta in metas:
+        _remember(generation, doc_id, meta)
+
+
+def _remember(generation: _Generation, doc_id: str, meta: TitleMeta) -> None:
+    generation.meta[meta.id] = meta
+    generation.by_key[doc_id] = meta
+    generation.by_key[str(meta.id)] = meta
 
 
 def _discard(generation: _Generation) -> None:
