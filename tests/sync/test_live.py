@@ -6,20 +6,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from media_gateway.core.db import make_engine
 from media_gateway.core.redis import make_redis
 from media_gateway.core.settings import Settings
 from media_gateway.sync.app import create_app
-from media_gateway.sync.oplog import live_channel
+from media_gateway.sync.crdt import Timestamp
+from media_gateway.sync.oplog import (
+    WATCHLIST_ADD,
+    NewOperation,
+    append_operations,
+    live_channel,
+    publish_committed,
+)
 from tests.conftest import make_settings
 from tests.fakes.token_issuer import TestTokenIssuer
 from tests.support import serving
@@ -184,6 +194,47 @@ async def test_reconnect_with_cursor_catches_up_without_gaps_or_duplicates(
         assert (await sock.next())["type"] == "error"
         await phone.add("m-8")
         assert (await sock.op())["content_id"] == "m-8"
+
+
+async def test_an_op_whose_publish_is_overtaken_or_lost_still_arrives_in_order(
+    alice: tuple[Device, Device], migrated_settings: Settings
+) -> None:
+    """Replica 1 commits op A, but its publish is slow (or lost); replica 2 then commits B and
+    publishes it first. The socket must not jump its cursor past A."""
+    phone, tv = alice
+    user_id = uuid.UUID(jwt.decode(phone.token, options={"verify_signature": False})["sub"])
+    async with tv.socket() as tv_ws:
+        engine = make_engine(migrated_settings)
+        try:
+            async with engine.begin() as conn:
+                raw = await conn.get_raw_connection()
+                [unpublished] = await append_operations(
+                    raw.driver_connection,
+                    [
+                        NewOperation(
+                            user_id=user_id,
+                            op_id=uuid.uuid4(),
+                            kind=WATCHLIST_ADD,
+                            device_id="laptop",
+                            content_id="published-late",
+                            payload={"tag": str(uuid.uuid4())},
+                            hlc=Timestamp(int(time.time() * 1000), 0, "replica-1").encode(),
+                        )
+                    ],
+                )
+        finally:
+            await engine.dispose()
+        await phone.add("published-first")
+        first, second = await tv_ws.op(), await tv_ws.op()
+        assert [first["content_id"], second["content_id"]] == ["published-late", "published-first"]
+        assert first["seq"] == unpublished.seq < second["seq"]
+        assert "prev_seq" not in first
+        assert "prev_seq" not in second
+        # The late publish finally arrives: already delivered, so it is not sent again.
+        async with make_redis(migrated_settings) as redis:
+            await publish_committed(redis, migrated_settings, [unpublished])
+        await phone.add("after")
+        assert (await tv_ws.op())["content_id"] == "after"
 
 
 async def test_another_user_sees_nothing(
@@ -370,6 +421,7 @@ async def test_a_slow_socket_is_dropped_without_holding_up_the_others(
             for seq in range(1, 120):
                 op = {
                     "seq": 10**12 + seq,
+                    "prev_seq": 10**12 + seq - 1 if seq > 1 else 0,
                     "kind": "test.padding",
                     "device_id": None,
                     "payload": {"p": padding},

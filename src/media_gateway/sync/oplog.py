@@ -21,6 +21,7 @@ Kinds and payloads:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class NewOperation:
 class SyncOperation(NewOperation):
     seq: int
     created_at: datetime
+    # The seq of this user's operation just before this one (0: none), known when it is appended
+    # under the user's lock. The live push sends it so a socket can tell a gap from the next op.
+    prev_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +119,12 @@ _INSERT = """
 """
 
 
+_HEADS = """
+    SELECT u AS user_id, COALESCE((SELECT max(seq) FROM sync.operations WHERE user_id = u), 0) AS head
+    FROM unnest($1::uuid[]) AS u
+"""
+
+
 async def append_operations(
     conn: Executor, ops: Sequence[NewOperation], *, lock: bool = True
 ) -> list[SyncOperation]:
@@ -126,6 +136,8 @@ async def append_operations(
         return []
     if lock:
         await lock_users(conn, (op.user_id for op in ops))
+    # Under the users' locks nobody else appends for them until we commit: these heads stay true.
+    heads = {r["user_id"]: r["head"] for r in await fetch(conn, _HEADS, list({op.user_id for op in ops}))}
     rows = await fetch(
         conn,
         _INSERT,
@@ -156,7 +168,11 @@ async def append_operations(
                 )
             )
     result.sort(key=lambda o: o.seq)
-    return result
+    chained = []
+    for op in result:
+        chained.append(dataclasses.replace(op, prev_seq=heads[op.user_id]))
+        heads[op.user_id] = op.seq
+    return chained
 
 
 async def list_operations(conn: Executor, user_id: UUID, since_seq: int, limit: int) -> list[SyncOperation]:
@@ -208,5 +224,6 @@ async def publish_committed(redis: aioredis.Redis, settings: Settings, ops: Sequ
         return
     async with redis.pipeline(transaction=False) as pipe:
         for op in ops:
-            pipe.publish(live_channel(settings, op.user_id), orjson.dumps(op.to_json()))
+            message = op.to_json() | {"prev_seq": op.prev_seq}
+            pipe.publish(live_channel(settings, op.user_id), orjson.dumps(message))
         await pipe.execute()

@@ -31,7 +31,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,9 +61,6 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_RESUME = 4429
 CLOSE_GOING_AWAY = 1001
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
-# Seqs remembered per socket to drop an op that arrives twice (replay overlapping the live feed,
-# or two replicas' publishes overtaking each other); older ones are below the floor anyway.
-_REMEMBERED_SEQS = 4096
 _HEARTBEAT_MIN_INTERVAL_SEC = 10.0
 
 
@@ -109,28 +106,34 @@ async def _authenticate(websocket: WebSocket, ctx: ServiceContext) -> Principal 
 
 @dataclass
 class _Stream:
-    """What one socket has delivered: the cursor it may resume from and the seqs already sent."""
+    """What one socket has delivered. `position` only ever moves to an op whose predecessor (for
+    this user) it has already passed, so every op at or below it was handled: it is the cursor, and
+    anything arriving at or below it is a duplicate."""
 
     user_id: uuid.UUID
     device_id: str | None
     position: int
-    floor: int
-    sent: set[int] = field(default_factory=set)
+
+    def is_new(self, op: dict[str, Any]) -> bool:
+        seq = op.get("seq")
+        return isinstance(seq, int) and seq > self.position
+
+    def follows(self, op: dict[str, Any]) -> bool:
+        """Whether `op` comes right after what was handled. A live op names its predecessor; when
+        that is ahead of us, an earlier op is still on its way from another replica (publishes can
+        overtake each other) or its publish was lost, and the log has to fill the gap."""
+        previous = op.get("prev_seq")
+        return isinstance(previous, int) and previous <= self.position
 
     def accept(self, op: dict[str, Any]) -> dict[str, Any] | None:
-        """The message for `op`, or None when it is a duplicate or not for this device (the
-        cursor still moves past it)."""
-        seq = op.get("seq")
-        if not isinstance(seq, int) or seq <= self.floor or seq in self.sent:
-            return None
-        self.sent.add(seq)
-        if len(self.sent) > _REMEMBERED_SEQS:
-            self.floor = min(self.sent)
-            self.sent.discard(self.floor)
-        self.position = max(self.position, seq)
+        """Move past `op` (new and in order); the message for it, or None when it is not for this
+        device."""
+        self.position = op["seq"]
         if not self._deliverable(op):
             return None
-        return {"type": "op", "cursor": encode_cursor(self.position), "op": op}
+        # Not popped: the hub hands the same dict to every socket of the user.
+        sent = {k: v for k, v in op.items() if k != "prev_seq"}
+        return {"type": "op", "cursor": encode_cursor(self.position), "op": sent}
 
     def _deliverable(self, op: dict[str, Any]) -> bool:
         origin = op.get("device_id")
@@ -189,7 +192,7 @@ async def sync_socket(websocket: WebSocket) -> None:
         logger.warning("sync ws: live feed unavailable", exc_info=True)
         await websocket.close(code=CLOSE_RESUME, reason="live feed unavailable; reconnect")
         return
-    stream = _Stream(user_id=user_id, device_id=device_id, position=since or 0, floor=since or 0)
+    stream = _Stream(user_id=user_id, device_id=device_id, position=since or 0)
     tasks: list[asyncio.Task[Any]] = []
     joined = True
     try:
@@ -256,24 +259,11 @@ async def _send(websocket: WebSocket, ctx: ServiceContext, message: dict[str, An
 async def _send_ops(
     websocket: WebSocket, ctx: ServiceContext, stream: _Stream, subscriber: LiveSubscriber, *, replay: bool
 ) -> None:
-    page = ctx.settings.sync.ws_replay_page_size
     if replay:
-        while True:
-            # A page per short session: a slow reader must not hold a pooled connection.
-            async with ctx.sessionmaker() as session:
-                ops = await list_operations(session, stream.user_id, stream.position, page)
-            for op in ops:
-                message = stream.accept(op.to_json())
-                if message is not None:
-                    await _send(websocket, ctx, message)
-            if len(ops) < page:
-                break
-            # The next page continues after the last op, even if none of this page was sent.
-            stream.position = max(stream.position, ops[-1].seq)
+        await _catch_up(websocket, ctx, stream)
     else:
         async with ctx.sessionmaker() as session:
-            head = await head_seq(session, stream.user_id)
-        stream.position = stream.floor = head
+            stream.position = await head_seq(session, stream.user_id)
     await _send(websocket, ctx, {"type": "synced", "cursor": encode_cursor(stream.position)})
     while True:
         item = await subscriber.queue.get()
@@ -284,9 +274,29 @@ async def _send_ops(
                 item = {"type": "pong", "cursor": encode_cursor(stream.position)}
             await _send(websocket, ctx, item)
             continue
+        if not stream.is_new(item):
+            continue
+        if not stream.follows(item):
+            await _catch_up(websocket, ctx, stream)
+            continue
         message = stream.accept(item)
         if message is not None:
             await _send(websocket, ctx, message)
+
+
+async def _catch_up(websocket: WebSocket, ctx: ServiceContext, stream: _Stream) -> None:
+    """Send everything committed after the stream's position, from the log, in order."""
+    page = ctx.settings.sync.ws_replay_page_size
+    while True:
+        # A page per short session: a slow reader must not hold a pooled connection.
+        async with ctx.sessionmaker() as session:
+            ops = await list_operations(session, stream.user_id, stream.position, page)
+        for op in ops:
+            message = stream.accept(op.to_json())
+            if message is not None:
+                await _send(websocket, ctx, message)
+        if len(ops) < page:
+            return
 
 
 async def _receive(
