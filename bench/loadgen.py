@@ -49,7 +49,10 @@ class LoadSpec:
     duration_sec: float
     warmup_sec: float = 1.0
     rate_per_sec: float | None = None
-    processes: int = 2
+    processes: int = 1
+    # False: each connection sends its list once (every request distinct, e.g. uncached searches)
+    # and the run ends when all are answered or the duration is up, whichever is first.
+    cycle: bool = True
 
 
 @dataclass
@@ -143,7 +146,8 @@ async def _drive(
     start_at: float,
     warmup: float,
     duration: float,
-) -> tuple[list[float], Counter[int], int, int]:
+    cycle: bool,
+) -> tuple[list[float], Counter[int], int, int, float]:
     loop = asyncio.get_running_loop()
     samples: list[float] = []
     statuses: Counter[int] = Counter()
@@ -155,9 +159,10 @@ async def _drive(
     begin = clock() + (start_at - time.time())
     measure_from = begin + warmup
     end = measure_from + duration
+    last_answer = measure_from
 
     async def lane(index: int, requests: Sequence[bytes]) -> None:
-        nonlocal errors, unfinished
+        nonlocal errors, unfinished, last_answer
         _, conn = await loop.create_connection(_Connection, host, port)
         interval = connections / spec_rate if spec_rate else 0.0
         # Spread the connections' schedules so the offered load is smooth, not in bursts.
@@ -177,6 +182,8 @@ async def _drive(
                 if now >= end:
                     break
                 started = now
+            if not cycle and sent == len(requests):
+                break
             request = requests[sent % len(requests)]
             sent += 1
             try:
@@ -195,18 +202,21 @@ async def _drive(
             if started >= measure_from:
                 statuses[status] += 1
                 samples.append((finished - started) * 1000)
+                last_answer = max(last_answer, finished)
         if conn.transport is not None:
             conn.transport.close()
 
     await asyncio.gather(*(lane(i, r) for i, r in lanes))
-    return samples, statuses, errors, unfinished
+    # How long this process measured for: the full duration, or less if its lists ran out.
+    elapsed = duration if cycle else min(duration, last_answer - measure_from)
+    return samples, statuses, errors, unfinished, elapsed
 
 
 def _worker(
-    args: tuple[str, int, list[tuple[int, Sequence[bytes]]], int, float | None, float, float, float],
-) -> tuple[list[float], dict[int, int], int, int]:
-    samples, statuses, errors, unfinished = uvloop.run(_drive(*args))
-    return samples, dict(statuses), errors, unfinished
+    args: tuple[str, int, list[tuple[int, Sequence[bytes]]], int, float | None, float, float, float, bool],
+) -> tuple[list[float], dict[int, int], int, int, float]:
+    samples, statuses, errors, unfinished, elapsed = uvloop.run(_drive(*args))
+    return samples, dict(statuses), errors, unfinished, elapsed
 
 
 def run_load(spec: LoadSpec) -> LoadResult:
@@ -228,6 +238,7 @@ def run_load(spec: LoadSpec) -> LoadResult:
             start_at,
             spec.warmup_sec,
             spec.duration_sec,
+            spec.cycle,
         )
         for share in shares
     ]
@@ -236,7 +247,9 @@ def run_load(spec: LoadSpec) -> LoadResult:
     samples: list[float] = []
     statuses: Counter[int] = Counter()
     errors = unfinished = 0
-    for part_samples, part_statuses, part_errors, part_unfinished in outputs:
+    elapsed = 0.0
+    for part_samples, part_statuses, part_errors, part_unfinished, part_elapsed in outputs:
+        elapsed = max(elapsed, part_elapsed)
         samples.extend(part_samples)
         statuses.update(part_statuses)
         errors += part_errors
@@ -245,7 +258,7 @@ def run_load(spec: LoadSpec) -> LoadResult:
         mode="open" if spec.rate_per_sec else "closed",
         connections=connections,
         offered_per_sec=spec.rate_per_sec,
-        completed_per_sec=round(len(samples) / spec.duration_sec, 1),
+        completed_per_sec=round(len(samples) / elapsed, 1) if elapsed > 0 else 0.0,
         latency_ms=percentiles(samples),
         statuses=dict(statuses),
         errors=errors,

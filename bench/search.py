@@ -32,9 +32,10 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -43,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.keyword_index import CACHE, to_doc
+from bench.loadgen import LoadSpec, http_request, run_load
 from tests.e2e.stack import StackProcess
 from tests.support import free_port, world_traversable_dir
 
@@ -73,7 +75,9 @@ TARGETS = {
     "personalization_added_p50_ms": 10,
     "synthetic_100k_search_p99_ms": 100,
 }
-Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+# Offered loads of the open-loop runs (searches/s from the 16 clients together).
+OPEN_LOOP_RATES = [20.0, 40.0, 80.0]
+RUN_SEC = 10.0
 
 
 def _percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -90,31 +94,33 @@ def _percentiles(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def _drive(requests: list[Request], base: str, clients: int = CLIENTS) -> dict[str, float]:
-    queue: asyncio.Queue[Request] = asyncio.Queue()
-    for request in requests:
-        queue.put_nowait(request)
-    samples: list[float] = []
-
-    async def client_loop() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            while not queue.empty():
-                request = queue.get_nowait()
-                started = time.perf_counter()
-                response = await request(client)
-                samples.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
-    result = _percentiles(samples)
-    result["per_sec"] = round(len(samples) / (time.perf_counter() - started), 1)
-    return result
+async def _drive(
+    requests: Sequence[bytes],
+    base: str,
+    clients: int = CLIENTS,
+    *,
+    rate: float | None = None,
+    cycle: bool = False,
+    duration: float = RUN_SEC,
+) -> dict[str, Any]:
+    """`requests` dealt round-robin to `clients` keep-alive connections (bench/loadgen.py).
+    Closed loop by default: each client sends its next request when the last one is answered."""
+    lanes = [list(requests[i::clients]) for i in range(clients)]
+    port = int(base.rsplit(":", 1)[1])
+    spec = LoadSpec(
+        "127.0.0.1", port, lanes, duration_sec=duration, warmup_sec=0.0, rate_per_sec=rate, cycle=cycle
+    )
+    result = await asyncio.to_thread(run_load, spec)
+    failed = sum(n for code, n in result.statuses.items() if code != 200) + result.errors + result.unfinished
+    if failed:
+        raise SystemExit(f"{failed} requests failed: {result.summary()}")
+    return {**result.latency_ms, "per_sec": result.completed_per_sec}
 
 
 def _queries(movies: Sequence[TmdbMovie]) -> list[str]:
+    """Distinct queries (titles, overview openings, genre + decade), so none is a cache hit."""
     queries = []
-    for m in movies[:300]:
+    for m in movies:
         queries.append(m.title)
         if m.overview:
             queries.append(" ".join(m.overview.split()[:8]))
@@ -124,23 +130,50 @@ def _queries(movies: Sequence[TmdbMovie]) -> list[str]:
     return list(dict.fromkeys(queries))
 
 
-def _search(q: str, token: str | None = None) -> Request:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return lambda c: c.post("/api/v1/search", json={"query": q, "page_size": 20}, headers=headers)
+def _search(q: str, token: str | None = None) -> bytes:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    body = json.dumps({"query": q, "page_size": 20}).encode()
+    return http_request("POST", "/api/v1/search", headers=headers, body=body)
 
 
-def _prefix(q: str) -> Request:
-    return lambda c: c.get("/api/v1/search/autocomplete", params={"q": q[:5], "limit": 10})
+def _prefix(q: str) -> bytes:
+    return http_request("GET", "/api/v1/search/autocomplete?" + urlencode({"q": q[:5], "limit": 10}))
+
+
+class _Queries:
+    """Hands out queries never sent before in this run: every uncached measurement is uncached."""
+
+    def __init__(self, queries: list[str]) -> None:
+        self._queries = queries
+        self._next = 0
+
+    def take(self, n: int) -> list[str]:
+        if self._next + n > len(self._queries):
+            raise SystemExit(f"out of distinct queries ({len(self._queries)})")
+        taken = self._queries[self._next : self._next + n]
+        self._next += n
+        return taken
 
 
 async def _service_bench(base: str, movies: Sequence[TmdbMovie]) -> dict[str, Any]:
-    queries = _queries(movies)
-    live = await _drive([lambda c: c.get("/health/live") for _ in range(800)], base)
-    uncached = await _drive([_search(q) for q in queries], base)
-    cached = await _drive([_search(q) for q in queries[:200]] * 3, base)
-    autocomplete = await _drive([_prefix(m.title) for m in movies[:800]], base)
+    fresh = _Queries(_queries(movies))
+    live = await _drive([http_request("GET", "/health/live")], base, cycle=True, duration=5)
+    # Warm-up: JIT-free Python still has its first-call costs (imports, pools, caches of cards).
+    await _drive([_search(q) for q in fresh.take(200)], base)
+    uncached = await _drive([_search(q) for q in fresh.take(1_500)], base)
+    open_loop = {
+        f"{int(rate)}_per_sec": await _drive(
+            [_search(q) for q in fresh.take(int(rate * RUN_SEC) + CLIENTS)], base, rate=rate
+        )
+        for rate in OPEN_LOOP_RATES
+    }
+    repeated = [_search(q) for q in fresh.take(200)]
+    await _drive(repeated, base)  # now cached
+    cached = await _drive(repeated, base, cycle=True)
+    autocomplete = await _drive([_prefix(m.title) for m in movies], base, cycle=True)
     return {
         "search_uncached": uncached,
+        "search_uncached_open_loop": open_loop,
         "search_cached": cached,
         "autocomplete": autocomplete,
         "baseline_health_live": live,
@@ -176,6 +209,7 @@ async def _personalization_bench(stack: StackProcess, movies: Sequence[TmdbMovie
     before = await _fallbacks(base)
     await _drive([_search(q) for q in queries], base)  # every query cached
     anonymous = await _drive([_search(q) for q in queries], base)
+    # Each query once per user: the first time a user's affinities are not cached yet.
     cold = await _drive([_search(q, token) for q in queries], base)
     anonymous_again = await _drive([_search(q) for q in queries], base)
     warm = await _drive([_search(q, token) for q in queries], base)
@@ -186,7 +220,13 @@ async def _personalization_bench(stack: StackProcess, movies: Sequence[TmdbMovie
     sequential_warm = await _drive([_search(q, sequential_token) for q in queries[:100]], base, clients=1)
     settled = await _fallbacks(base)
     async with httpx.AsyncClient(base_url=base) as client:
-        probe = (await _search(queries[0], token)(client)).json()
+        probe = (
+            await client.post(
+                "/api/v1/search",
+                json={"query": queries[0], "page_size": 20},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
     baseline = statistics.fmean([anonymous["p50_ms"], anonymous_again["p50_ms"]])
     return {
         "note": "cached searches; personalized = the same with a user's token (real SONA in `up`)",
