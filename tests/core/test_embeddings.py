@@ -5,6 +5,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from media_gateway.core.embeddings import (
     OpenAIEmbedder,
     get_embedder,
 )
+from media_gateway.core.embeddings.onnx import minilm_model_path
 from media_gateway.core.settings import Settings
 from tests.conftest import make_settings
 from tests.fakes.openai_server import DEFAULT_API_KEY, FakeOpenAIServer, fake_embedding
@@ -151,6 +153,30 @@ async def test_onnx_loads_lazily_on_first_use() -> None:
         await lazy.aclose()
     with pytest.raises(EmbeddingError, match="closed"):
         await lazy.embed(["after close"])
+
+
+async def test_bundled_model_is_converted_once_to_int8_and_keeps_its_meaning(tmp_path: Path) -> None:
+    cache = tmp_path / "models"
+    texts = ["a heist thriller in new york", "tom hanks", "space exploration with a sad ending"]
+    converted = OnnxMiniLMEmbedder(threads=1, cache_dir=cache)
+    bundled = OnnxMiniLMEmbedder(threads=1, model_path=minilm_model_path())
+    try:
+        ours, theirs = await converted.embed(texts), await bundled.embed(texts)
+        [model] = list(cache.glob("*.onnx"))
+        # Integer matrix products: the weights of every MatMul became MatMulInteger.
+        assert "MatMulInteger" in model.read_bytes()[:5_000_000].decode("latin-1")
+        made = model.stat().st_mtime_ns
+        assert np.diag(ours @ theirs.T).min() > 0.98
+        again = OnnxMiniLMEmbedder(threads=1, cache_dir=cache)
+        try:
+            np.testing.assert_allclose(await again.embed(texts), ours, atol=1e-6)
+        finally:
+            await again.aclose()
+        assert model.stat().st_mtime_ns == made
+        assert [p.name for p in cache.glob("*.onnx")] == [model.name]
+    finally:
+        await converted.aclose()
+        await bundled.aclose()
 
 
 async def test_get_embedder_shares_one_model_per_config() -> None:

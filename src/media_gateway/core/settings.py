@@ -139,12 +139,15 @@ class EmbedderSettings(BaseModel):
     dimension: int = 1536
     timeout_sec: float = 10.0
     # The local ONNX model. model_path: an all-MiniLM-L6-v2-compatible .onnx file (inputs input_ids,
-    # attention_mask, token_type_ids; output last_hidden_state, 384-d); empty = the bundled int8 model.
+    # attention_mask, token_type_ids; output last_hidden_state, 384-d); empty = the bundled model,
+    # converted once to dynamic int8 into cache_dir (empty = $XDG_CACHE_HOME/media-gateway/models).
     model_path: str = ""
+    cache_dir: str = ""
     onnx_threads: int = 2
     # all-MiniLM-L6-v2 was trained on 128 word pieces; longer inputs cost time and add little.
     max_tokens: int = 128
-    # Measured faster than 32 on 2 cores for catalog texts (less padding per batch).
+    # Texts per job on the model's thread (the model itself runs one text at a time): bounds how long
+    # a bulk embed makes a query wait behind it.
     batch_size: int = 16
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from media_gateway.core.embeddings import EmbeddingError, get_embedder, minilm_model_path
+from media_gateway.core.embeddings.quantize import default_cache_dir, dynamic_int8_model
 from media_gateway.sona.models import personalize, train_adapter
 from tests.conftest import make_settings
 
@@ -18,7 +19,8 @@ TEXTS = ["dark sci-fi about first contact", "feel-good family comedy", "true cri
 async def test_embedder_loads_the_model_from_the_configured_path(tmp_path: Path) -> None:
     copy = tmp_path / "models" / "minilm.onnx"
     copy.parent.mkdir()
-    shutil.copyfile(minilm_model_path(), copy)
+    # The model the default embedder runs: the bundled one as converted to int8.
+    shutil.copyfile(dynamic_int8_model(minilm_model_path(), default_cache_dir()), copy)
     bundled = get_embedder(make_settings())
     configured = get_embedder(make_settings(embedder={"model_path": str(copy)}))
     try:

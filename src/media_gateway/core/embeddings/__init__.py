@@ -59,4 +59,5 @@ def get_embedder(settings: Settings) -> Embedder:
         max_tokens=cfg.max_tokens,
         batch_size=cfg.batch_size,
         model_path=Path(cfg.model_path).expanduser() if cfg.model_path else None,
+        cache_dir=Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None,
     )
