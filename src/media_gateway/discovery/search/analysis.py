@@ -104,6 +104,9 @@ def lift(prior_value: float) -> float:
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    # The document's number in the index's own id table: a search reads hits' ids from this fast
+    # column instead of loading each hit's stored document (about 1.2 ms for 200 hits).
+    builder.add_unsigned_field("ordinal", fast=True)
     builder.add_text_field("kind", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
     # Positions only where a phrase is queried (people, for names typed in full); BM25 needs freqs.
     builder.add_text_field("title", stored=True, tokenizer_name=TEXT_ANALYZER, index_option="freq")
@@ -178,9 +181,9 @@ def _people(doc: KeywordDoc) -> list[str]:
     return list(dict.fromkeys(p for p in doc.people if p and p.strip()))[:MAX_PEOPLE]
 
 
-def to_json(doc: KeywordDoc) -> str:
+def to_json(doc: KeywordDoc, ordinal: int = 0) -> str:
     """The document as the JSON `IndexWriter.add_json` takes: parsed in Rust, much cheaper than
-    building a `tantivy.Document` field by field from Python."""
+    building a `tantivy.Document` field by field from Python. `ordinal`: see `build_schema`."""
     keys = title_keys(doc.title)
     if doc.original_title:
         keys.extend(title_keys(doc.original_title))
@@ -188,6 +191,7 @@ def to_json(doc: KeywordDoc) -> str:
     people = _people(doc)
     values: dict[str, Any] = {
         "id": doc.id,
+        "ordinal": ordinal,
         "kind": doc.kind,
         "title": doc.title,
         "title_key": list(dict.fromkeys(keys)),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tantivy
@@ -79,6 +80,25 @@ class _Generation:
     # The same by id as text (as indexed, and canonical): search ranks ids as the engines return
     # them, and a str key hashes and compares in C where a UUID does both in Python.
     by_key: dict[str, TitleMeta]
+    # Document id <-> the `ordinal` fast field. An id keeps its number for the generation's life; a
+    # number is never reused, so a search on a searcher older than a delete finds no id, not a wrong one.
+    ordinals: dict[str, int] = field(default_factory=dict)
+    ids: dict[int, str] = field(default_factory=dict)
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def ordinal(self, doc_id: str) -> int:
+        """`doc_id`'s number, assigned now if it has none (writer thread only)."""
+        number = self.ordinals.get(doc_id)
+        if number is None:
+            number = next(self.numbers)
+            self.ordinals[doc_id] = number
+            self.ids[number] = doc_id
+        return number
+
+    def forget(self, doc_id: str) -> None:
+        number = self.ordinals.pop(doc_id, None)
+        if number is not None:
+            self.ids.pop(number, None)
 
 
 def indexing_threads(heap_bytes: int, wanted: int | None = None) -> int:
@@ -267,7 +287,14 @@ class KeywordIndex:
         searcher = live.index.searcher()
         query = search_query(self._schema, searcher, text, filters)
         result = searcher.search(query, limit, count=True, offset=offset, weight_by_field="prior")
-        hits = [(_first(searcher.doc(address), "id"), float(score)) for score, address in result.hits]
+        found = result.hits
+        ordinals = searcher.fast_field_values("ordinal", [address for _, address in found]) if found else []
+        ids = live.ids
+        hits = [
+            (doc_id, float(score))
+            for (score, _), number in zip(found, ordinals, strict=True)
+            if (doc_id := ids.get(number)) is not None  # type: ignore[arg-type]
+        ]
         # `count` exists at runtime; the 0.27 type stub leaves it out.
         total = result.count  # type: ignore[attr-defined]
         return KeywordPage(hits, int(total or 0))
@@ -326,7 +353,7 @@ def _add_all(generation: _Generation, docs: Iterable[KeywordDoc]) -> int:
     # The generation is not live yet: nobody reads its metadata while it fills.
     count = 0
     for doc in docs:
-        generation.writer.add_json(to_json(doc))
+        generation.writer.add_json(to_json(doc, generation.ordinal(doc.id)))
         meta = title_meta(doc)
         if meta is not None:
             _remember(generation, doc.id, meta)
@@ -341,7 +368,7 @@ def _commit(generation: _Generation) -> None:
 
 def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequence[str]) -> None:
     writer = generation.writer
-    bodies = [(doc.id, to_json(doc)) for doc in upserts]
+    bodies = [(doc.id, to_json(doc, generation.ordinal(doc.id))) for doc in upserts]
     metas = [(doc.id, m) for doc in upserts if (m := title_meta(doc)) is not None]
     try:
         # A delete applies to documents added before it, so delete-then-add replaces.
@@ -359,6 +386,7 @@ def _write(generation: _Generation, upserts: Sequence[KeywordDoc], deletes: Sequ
     # Single dict operations, atomic for readers on other threads; right after the commit that
     # made the documents searchable.
     for doc_id in deletes:
+        generation.forget(doc_id)
         with contextlib.suppress(ValueError):
             gone = generation.meta.pop(uuid.UUID(doc_id), None)
             generation.by_key.pop(doc_id, None)
