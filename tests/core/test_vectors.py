@@ -195,6 +195,17 @@ async def test_keyword_filters_keep_only_matching_points(index: EdgeVectorIndex,
     assert await index.count(VectorFilter(match={"platforms": ["max"]})) == 3
 
 
+async def test_nearest_ids_are_the_query_ids_as_text(index: EdgeVectorIndex, embedder: Embedder) -> None:
+    query = await embedder.embed_one("aliens land on earth")
+    drama = VectorFilter(match={"genres": ["Drama"]})
+    for flt, threshold in ((None, None), (drama, None), (None, 0.2)):
+        hits = await index.query(query, limit=5, filter=flt, score_threshold=threshold, with_payload=False)
+        ids = await index.nearest_ids(query, limit=5, filter=flt, score_threshold=threshold)
+        assert ids == [str(hit.id) for hit in hits]
+        assert ids
+    assert all(str(uuid.UUID(i)) == i for i in ids)
+
+
 async def test_range_filters(index: EdgeVectorIndex, embedder: Embedder) -> None:
     from_2001_to_2015 = VectorFilter(ranges={"year": Range(gte=2001, lte=2015)})
     hits = await search(index, embedder, "space", limit=10, flt=from_2001_to_2015)
