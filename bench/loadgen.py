@@ -163,6 +163,8 @@ async def _drive(
 
     async def lane(index: int, requests: Sequence[bytes]) -> None:
         nonlocal errors, unfinished, last_answer
+        if not requests:
+            return
         _, conn = await loop.create_connection(_Connection, host, port)
         interval = connections / spec_rate if spec_rate else 0.0
         # Spread the connections' schedules so the offered load is smooth, not in bursts.

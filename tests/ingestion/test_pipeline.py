@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -64,6 +65,19 @@ async def ingestion(scratch_settings: Settings) -> AsyncIterator[tuple[str, Sett
             yield url, settings
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def analyzed_rows(settings: Settings, table: str) -> tuple[float, int]:
+    """(the planner's row count of catalog.`table`, its real row count)."""
+    conn = await asyncpg.connect(settings.effective_database_url.replace("+asyncpg", ""))
+    try:
+        estimated = await conn.fetchval(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", f"catalog.{table}"
+        )
+        actual = await conn.fetchval(f"SELECT count(*) FROM catalog.{table}")  # noqa: S608 - fixed names
+        return float(estimated), int(actual)
+    finally:
+        await conn.close()
 
 
 async def run_job(client: httpx.AsyncClient, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -131,6 +145,10 @@ async def test_feed_ingest_fills_catalog_vectors_and_events_and_a_rerun_changes_
         assert counts["created"] == 40
         stats = (await client.get("/api/v1/admin/catalog/stats", headers=ADMIN)).json()
         assert stats["titles"] == 40
+        # The job left planner statistics behind (reltuples is -1 until a table is analyzed).
+        for table in ("content", "offers"):
+            estimated, actual = await analyzed_rows(settings, table)
+            assert estimated == actual > 0, table
         assert stats["vectors"] == 40
         assert len(stats["titles_by_platform"]) >= 5
         ingested_events = await stream_length(settings, "content.ingested")

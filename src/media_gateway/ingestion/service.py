@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from media_gateway.catalog import repository as catalog
 from media_gateway.core.errors import ProblemError
 from media_gateway.core.settings import Settings
 from media_gateway.ingestion import repository
@@ -28,6 +29,14 @@ SourceKind = Literal["demo", "file", "aggregator"]
 DEMO_SOURCE = "demo"
 # A running job writes its counts after every batch; silence this long means its process died.
 DEAD_AFTER = timedelta(minutes=5)
+
+
+# Counts of an `IngestReport` that mean catalog rows were written.
+_CATALOG_WRITES = ("created", "updated", "availability_changed")
+
+
+def _wrote_catalog(report: IngestReport) -> bool:
+    return any(report.counts.get(name, 0) for name in _CATALOG_WRITES)
 
 
 class IngestionJobs:
@@ -120,6 +129,9 @@ class IngestionJobs:
             async with self.engine.begin() as conn:
                 await repository.finish_job(conn, job_id, {}, error=f"{type(exc).__name__}: {exc}"[:500])
             return
+        if _wrote_catalog(report):
+            async with self.engine.begin() as conn:
+                await catalog.refresh_statistics(conn)
         async with self.engine.begin() as conn:
             await repository.finish_job(conn, job_id, report.as_dict())
         logger.info("job finished", extra={"job_id": str(job_id), "counts": dict(report.counts)})

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from media_gateway.catalog.models import content, offers
@@ -366,3 +366,11 @@ async def stale_embedding_ids(conn: AsyncConnection, older_than: datetime, limit
         .limit(limit)
     )
     return [r.id for r in rows]
+
+
+async def refresh_statistics(conn: AsyncConnection) -> None:
+    """ANALYZE the catalog after a bulk write. Until autovacuum gets to it (a minute at best, never
+    where it is off), the planner guesses: on a freshly loaded demo catalog it scanned every US
+    offer to find 20 titles' offers (7 ms) instead of using the primary key (2 ms)."""
+    tables = ", ".join(t.fullname for t in (content, offers))
+    await conn.execute(text(f"ANALYZE {tables}"))
