@@ -246,3 +246,21 @@ async def test_repeated_search_is_cached_until_the_catalog_changes(stack: Stack)
     while (await search(stack.discovery, item.title))["cached"]:
         assert time.monotonic() < deadline, "the cached search outlived a catalog change"
         await asyncio.sleep(0.2)
+
+
+async def test_result_cards_show_the_catalog_entry_in_the_region(stack: Stack) -> None:
+    found = await search(stack.discovery, "the", page_size=20, region="US")
+    assert found["results"]
+    for card in found["results"]:
+        details = (await stack.discovery.get(f"/api/v1/content/{card['id']}")).json()
+        for name in ("kind", "title", "original_title", "year", "genres", "runtime_minutes", "rating"):
+            assert card[name] == details[name], name
+        assert card["vote_count"] == details["vote_count"]
+        assert card["is_original"] == details["is_original"]
+        assert card["certification"] == details["certifications"].get("US")
+        assert card["poster"] == details["images"].get("poster")
+        assert card["region"] == "US"
+        watchable = (await stack.discovery.get(f"/api/v1/content/{card['id']}/availability?region=US")).json()
+        assert {(o["platform"], o["monetization"]) for o in card["offers"]} == {
+            (o["platform"], o["monetization"]) for group in watchable["groups"] for o in group["offers"]
+        }

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from media_gateway.catalog.repository import CardFields
 from media_gateway.catalog.schemas import CastMember, Content, ContentKind, Monetization, Offer
 
 # Cheapest for the viewer first: what they can watch without paying more comes before a purchase.
@@ -90,6 +91,26 @@ class ContentSummary(BaseModel):
     is_original: bool
     region: str
     offers: list[OfferOut] = Field(description="Offers watchable today in `region`, cheapest first.")
+
+    @classmethod
+    def from_card(cls, card: CardFields, region: str, offers: Iterable[Offer]) -> ContentSummary:
+        return cls(
+            id=card.id,
+            kind=card.kind,
+            title=card.title,
+            original_title=card.original_title,
+            year=card.year,
+            genres=card.genres,
+            runtime_minutes=card.runtime_minutes,
+            rating=card.rating,
+            vote_count=card.vote_count,
+            popularity=card.popularity,
+            certification=card.certification,
+            poster=card.poster,
+            is_original=card.is_original,
+            region=region,
+            offers=sorted_offers(offers),
+        )
 
     @classmethod
     def from_catalog(cls, item: Content, region: str, offers: Iterable[Offer]) -> ContentSummary:

@@ -352,9 +352,9 @@ class HybridSearch:
             return found
         generation = self._cards.generation
         async with self._engine.connect() as conn:
-            items = await catalog.list_content(conn, missing)
+            cards = await catalog.card_fields(conn, missing, region)
             region_offers = await catalog.region_offers(conn, missing, region, day)
-        loaded = {c.id: ContentSummary.from_catalog(c, region, region_offers[c.id]) for c in items}
+        loaded = {c.id: ContentSummary.from_card(c, region, region_offers[c.id]) for c in cards}
         self._cards.put(loaded, region, day, generation)
         return found | loaded
 
