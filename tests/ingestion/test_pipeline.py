@@ -21,6 +21,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from media_gateway.core.db import make_engine
+from media_gateway.core.embeddings import minilm_model_path
+from media_gateway.core.embeddings.quantize import default_cache_dir, dynamic_int8_model
 from media_gateway.core.events import stream_key
 from media_gateway.core.settings import Settings
 from media_gateway.ingestion.app import create_app
@@ -268,6 +270,50 @@ async def test_enrichment_refreshes_only_stale_content_in_batches_and_emits_even
         else:
             assert stamp == before[content_id]
     assert await stream_length(settings, "content.metadata_enriched") == 110
+
+
+async def enrich_jobs(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = (await client.get("/api/v1/admin/jobs", headers=ADMIN)).json()
+    return [j for j in jobs if j["kind"] == "enrich"]
+
+
+async def finished_job_not_in(client: httpx.AsyncClient, earlier: set[str]) -> dict[str, Any]:
+    """The enrichment job the service started by itself, once it finished."""
+    for _ in range(600):
+        fresh = [j for j in await enrich_jobs(client) if j["id"] not in earlier]
+        if fresh and fresh[0]["status"] != "running":
+            return fresh[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no enrichment job started and finished")
+
+
+async def test_vectors_of_another_model_are_re_embedded_at_start(
+    ingestion: tuple[str, Settings], movies: tuple[TmdbMovie, ...]
+) -> None:
+    url, settings = ingestion
+    small_feed(movies, Path(settings.data_dir) / "feeds" / "f", titles=12)
+    async with httpx.AsyncClient(base_url=url) as client:
+        await run_job(client, "/api/v1/admin/ingest", {"source": "file", "path": "f"})
+        nothing = await run_job(client, "/api/v1/admin/enrichment/run")
+        assert nothing["counts"]["counts"].get("selected", 0) == 0
+        earlier = {j["id"] for j in await enrich_jobs(client)}
+
+    # The same ingestion service restarted on another model file: what an upgrade of the model does.
+    renamed = Path(settings.data_dir) / "models" / "minilm-v2.onnx"
+    renamed.parent.mkdir()
+    shutil.copyfile(dynamic_int8_model(minilm_model_path(), default_cache_dir()), renamed)
+    upgraded = settings.model_copy(
+        update={"embedder": settings.embedder.model_copy(update={"model_path": str(renamed)})}
+    )
+    async with serving(create_app(upgraded)) as new_url, httpx.AsyncClient(base_url=new_url) as client:
+        catch_up = await finished_job_not_in(client, earlier)
+        assert catch_up["status"] == "succeeded", catch_up
+        assert catch_up["counts"]["counts"]["embedded"] == 12
+        again = await run_job(client, "/api/v1/admin/enrichment/run")
+        assert again["counts"]["counts"].get("selected", 0) == 0
+    # Started once more on that model, nothing is due: no catch-up job.
+    async with serving(create_app(upgraded)) as last_url, httpx.AsyncClient(base_url=last_url) as client:
+        assert len(await enrich_jobs(client)) == 3
 
 
 async def test_enrichment_survives_an_item_that_cannot_be_embedded(

@@ -53,6 +53,8 @@ content = Table(
     # Hash of the embedded text: re-embedding is needed only when it changes.
     Column("embedding_text_hash", String(64)),
     Column("embedding_updated_at", DateTime(timezone=True)),
+    # The embedder's `model_id` that made the vector: another model makes it due (see enrichment).
+    Column("embedding_model", String(200)),
     # Hash of the metadata as last written: an identical re-ingest is detected without a diff.
     Column("content_hash", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -62,10 +62,11 @@ async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
 
 
 async def _catch_up_vectors(ctx: ServiceContext, jobs: IngestionJobs) -> None:
-    """Titles a crash left without a vector (their stamp is NULL) get one now, not at the next
-    scheduled enrichment a day later."""
+    """Titles a crash left without a vector (their stamp is NULL), or whose vector another model
+    made (an upgrade), get one now, not at the next scheduled enrichment a day later."""
+    model_id = jobs.pipeline.embedder.model_id
     async with ctx.engine.connect() as conn:
-        missing = await catalog.stale_embedding_ids(conn, datetime(1970, 1, 1, tzinfo=UTC), limit=1)
+        missing = await catalog.stale_embedding_ids(conn, datetime(1970, 1, 1, tzinfo=UTC), 1, model_id)
     if missing:
         try:
             await jobs.start_enrichment()

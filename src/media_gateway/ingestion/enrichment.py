@@ -39,7 +39,9 @@ class EnrichmentJob:
                 # Items that failed this run stay stale; skip past them instead of retrying forever.
                 ids = [
                     i
-                    for i in await catalog.stale_embedding_ids(conn, cutoff, self.batch_size + len(failed))
+                    for i in await catalog.stale_embedding_ids(
+                        conn, cutoff, self.batch_size + len(failed), self.pipeline.embedder.model_id
+                    )
                     if i not in failed
                 ][: self.batch_size]
             if not ids:

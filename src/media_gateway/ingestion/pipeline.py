@@ -322,7 +322,7 @@ class IngestionPipeline:
         )
         report.seconds["vector_upsert"] += time.perf_counter() - started
         async with self._write_lock, self.engine.begin() as conn:
-            await catalog.mark_embedded(conn, items)
+            await catalog.mark_embedded(conn, items, self.embedder.model_id)
         report.counts["embedded"] += len(items)
         report.counts["vectors_written"] += len(items)
         return items

@@ -332,8 +332,8 @@ async def load_embedding_work(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -
     return work
 
 
-async def mark_embedded(conn: AsyncConnection, done: Sequence[EmbeddingWork]) -> None:
-    """Record that the vectors of `done` now encode their texts, and their quality scores."""
+async def mark_embedded(conn: AsyncConnection, done: Sequence[EmbeddingWork], model_id: str) -> None:
+    """Record that the vectors of `done` now encode their texts, by `model_id`, and their quality scores."""
     if done:
         await conn.execute(
             update(content)
@@ -341,6 +341,7 @@ async def mark_embedded(conn: AsyncConnection, done: Sequence[EmbeddingWork]) ->
             .values(
                 embedding_text_hash=bindparam("text_hash"),
                 embedding_updated_at=func.now(),
+                embedding_model=model_id,
                 quality_score=bindparam("quality"),
             ),
             [{"item_id": w.id, "text_hash": text_hash(w.text), "quality": w.quality_score} for w in done],
@@ -357,11 +358,20 @@ async def store_quality(conn: AsyncConnection, items: Sequence[EmbeddingWork]) -
         )
 
 
-async def stale_embedding_ids(conn: AsyncConnection, older_than: datetime, limit: int) -> list[uuid.UUID]:
-    """Entities never embedded or embedded before `older_than`, oldest first."""
+async def stale_embedding_ids(
+    conn: AsyncConnection, older_than: datetime, limit: int, model_id: str
+) -> list[uuid.UUID]:
+    """Entities never embedded, embedded before `older_than`, or embedded by another model than
+    `model_id`; oldest first."""
     rows = await conn.execute(
         select(content.c.id)
-        .where(or_(content.c.embedding_updated_at.is_(None), content.c.embedding_updated_at < older_than))
+        .where(
+            or_(
+                content.c.embedding_updated_at.is_(None),
+                content.c.embedding_updated_at < older_than,
+                content.c.embedding_model.is_distinct_from(model_id),
+            )
+        )
         .order_by(content.c.embedding_updated_at.asc().nulls_first(), content.c.id)
         .limit(limit)
     )

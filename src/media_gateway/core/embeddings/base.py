@@ -18,6 +18,12 @@ class EmbeddingError(RuntimeError):
 class Embedder(Protocol):
     dimension: int
 
+    @property
+    def model_id(self) -> str:
+        """Which model makes the vectors; stored with each title's vector, so that a different
+        model (an upgrade, a configuration change) makes every stored vector due again."""
+        ...
+
     async def embed(self, texts: list[str]) -> FloatMatrix:
         """One L2-normalized float32 row per text, shape [len(texts), dimension]."""
         ...

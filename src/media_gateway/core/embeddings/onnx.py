@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from media_gateway.core.embeddings.base import EmbeddingError, FloatMatrix, _empty, _normalize_rows
-from media_gateway.core.embeddings.quantize import default_cache_dir, dynamic_int8_model
+from media_gateway.core.embeddings.quantize import converted_name, default_cache_dir, dynamic_int8_model
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -114,6 +115,13 @@ class OnnxMiniLMEmbedder:
             f"OnnxMiniLMEmbedder(threads={self.threads}, max_tokens={self.max_tokens}, "
             f"batch_size={self.batch_size}, loaded={self.is_loaded})"
         )
+
+    @functools.cached_property
+    def model_id(self) -> str:
+        """The model file's name (a configured file is trusted to be renamed when replaced)."""
+        if self._model_path is not None:
+            return f"onnx:{self._model_path.name}"
+        return f"onnx:{converted_name(minilm_model_path())}"
 
     @property
     def is_loaded(self) -> bool:

@@ -62,6 +62,10 @@ class OpenAIEmbedder:
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.AsyncClient(timeout=timeout_sec, headers=headers, transport=transport)
 
+    @property
+    def model_id(self) -> str:
+        return f"openai:{self.model}:{self.dimension}"
+
     def __repr__(self) -> str:
         # The api key stays out of reprs, which end up in logs and tracebacks.
         return f"OpenAIEmbedder(endpoint={self.endpoint!r}, model={self.model!r}, dimension={self.dimension})"

@@ -28,10 +28,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "media-gateway" / "models"
 
 
+def converted_name(source: Path) -> str:
+    """The converted model's name: what it is, and which source file it came from."""
+    return f"{MODEL_NAME}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
+
+
 def dynamic_int8_model(source: Path, cache_dir: Path) -> Path:
     """The converted model for `source`, made now if no process made it before. Blocking."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_dir / f"{MODEL_NAME}-{digest}.onnx"
+    target = cache_dir / f"{converted_name(source)}.onnx"
     if target.is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
