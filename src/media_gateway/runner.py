@@ -292,8 +292,8 @@ def serve(settings: Settings, service: ServiceName, port: int | None = None) -> 
         return _run_cli(serve_one(settings, service, port))
     if service in SINGLE_PROCESS_SERVICES:
         print(
-            f"media-gateway: {service} runs as one process: it owns the in-process vector engine. "
-            "Run more replicas with their own data dirs instead (README, Scaling out).",
+            f"media-gateway: {service} runs as one process: the in-process vector engine it uses "
+            "belongs to one process (README, Scaling out).",
             file=sys.stderr,
         )
         return 2

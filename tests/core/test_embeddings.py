@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from media_gateway.core.embeddings import (
     get_embedder,
 )
 from media_gateway.core.embeddings.onnx import minilm_model_path
+from media_gateway.core.embeddings.quantize import dynamic_int8_model
 from media_gateway.core.settings import Settings
 from tests.conftest import make_settings
 from tests.fakes.openai_server import DEFAULT_API_KEY, FakeOpenAIServer, fake_embedding
@@ -177,6 +179,14 @@ async def test_bundled_model_is_converted_once_to_int8_and_keeps_its_meaning(tmp
     finally:
         await converted.aclose()
         await bundled.aclose()
+
+
+def test_an_unwritable_model_cache_falls_back_to_the_temp_dir(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    model = dynamic_int8_model(minilm_model_path(), blocked / "models")
+    assert model.is_file()
+    assert model.parent == Path(tempfile.gettempdir()) / "media-gateway-models"
 
 
 async def test_get_embedder_shares_one_model_per_config() -> None:

@@ -34,7 +34,23 @@ def converted_name(source: Path) -> str:
 
 
 def dynamic_int8_model(source: Path, cache_dir: Path) -> Path:
-    """The converted model for `source`, made now if no process made it before. Blocking."""
+    """The converted model for `source`, made now if no process made it before. Blocking.
+
+    A cache dir that cannot be written (a read-only home in a container) falls back to the temp dir."""
+    try:
+        return _cached_conversion(source, cache_dir)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / "media-gateway-models"
+        if cache_dir == fallback:
+            raise
+        log.warning(
+            "embedding model cache not writable; converting into the temp dir",
+            extra={"cache_dir": str(cache_dir), "error": repr(exc), "fallback": str(fallback)},
+        )
+        return _cached_conversion(source, fallback)
+
+
+def _cached_conversion(source: Path, cache_dir: Path) -> Path:
     target = cache_dir / f"{converted_name(source)}.onnx"
     if target.is_file():
         return target
