@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -41,14 +40,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sync_mutations import ADMIN_DSN, REDIS_URL, SyncProcess
 from tests.fakes.token_issuer import TestTokenIssuer
-from tests.support import free_port
 
 from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import Settings
 
-ADMIN_DSN = os.environ.get("MG_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("MG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 WIDE_SOCKETS = 100
 TARGET_P99_MS = 50.0
 # permessage-deflate as browsers and `websockets` negotiate it by default; MG_BENCH_WS_DEFLATE=0 turns
@@ -69,41 +66,6 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
         "max_ms": round(ordered[-1], 2),
         "n": len(ordered),
     }
-
-
-class SyncProcess:
-    def __init__(self, settings: Settings, issuer: TestTokenIssuer) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        auth = issuer.auth_settings()
-        self.env = os.environ | {
-            "MG_DATABASE_URL": settings.effective_database_url,
-            "MG_REDIS_URL": settings.effective_redis_url,
-            "MG_REDIS__PREFIX": settings.redis.prefix,
-            "MG_AUTH__ISSUER": auth["issuer"],
-            "MG_AUTH__AUDIENCE": auth["audience"],
-            "MG_AUTH__JWKS_URL": auth["jwks_url"],
-            "MG_LOG_LEVEL": "WARNING",
-        }
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> SyncProcess:
-        command = [sys.executable, "-m", "media_gateway.cli", "serve", "sync", "--port", str(self.port)]
-        self.process = await asyncio.create_subprocess_exec(*command, env=self.env, stdout=subprocess.DEVNULL)
-        async with httpx.AsyncClient(base_url=self.base) as http:
-            for _ in range(600):
-                try:
-                    if (await http.get("/health/ready")).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("sync did not start")
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        await asyncio.wait_for(self.process.wait(), 30)
 
 
 class Reader:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -28,8 +29,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "media-gateway" / "models"
 
 
+@functools.cache
 def converted_name(source: Path) -> str:
-    """The converted model's name: what it is, and which source file it came from."""
+    """The converted model's name: what it is, and which source file it came from (hashed once per
+    process: the model id and the load both ask)."""
     return f"{MODEL_NAME}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
 
 
