@@ -15,8 +15,8 @@ service over the demo catalog, plus the floors and a 100k-title synthetic catalo
    with the score threshold), the query embedding, and `HybridSearch.search` itself sequentially.
 4. 100k synthetic titles (the TMDB catalog replicated as `bench/keyword_index.py` does, vectors = the
    demo's with noise): `HybridSearch.search` p50/p99 at 1 and 16 concurrent callers. Result cards
-   are read from the catalog by id in production; the synthetic titles are not in the catalog, so
-   here the cards are built from the in-memory metadata (the demo runs above include the real read).
+   come from the index's memory as in production; the synthetic documents carry no card offers, so
+   their cards list none.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from media_gateway.core.redis import make_redis
 from media_gateway.core.settings import Settings
 from media_gateway.core.vectors import EdgeVectorIndex, VectorPoint, make_vector_index
 from media_gateway.discovery.intent import CatalogTitleResolver, IntentParser
-from media_gateway.discovery.schemas import ContentSummary
 from media_gateway.discovery.search.catalog_feed import catalog_docs
 from media_gateway.discovery.search.hybrid import MIN_SIMILARITY, SEMANTIC_CANDIDATES, HybridSearch
 from media_gateway.discovery.search.keyword import KeywordIndex
@@ -357,33 +356,6 @@ async def _floors(settings: Settings, movies: Sequence[TmdbMovie]) -> tuple[dict
         shutil.rmtree(root, ignore_errors=True)
 
 
-class _MemoryCards(HybridSearch):
-    """Cards from the in-memory metadata: the synthetic titles are not in the catalog."""
-
-    async def summaries(self, ids: list[uuid.UUID], region: str) -> dict[uuid.UUID, ContentSummary]:
-        found = self._keywords.metadata(ids)
-        return {
-            i: ContentSummary(
-                id=i,
-                kind=m.kind,
-                title=next(iter(m.title_keys), ""),
-                original_title=None,
-                year=m.year,
-                genres=list(m.genres),
-                runtime_minutes=m.runtime,
-                rating=m.rating,
-                vote_count=m.votes,
-                popularity=m.popularity,
-                certification=None,
-                poster=None,
-                is_original=False,
-                region=region,
-                offers=[],
-            )
-            for i, m in found.items()
-        }
-
-
 async def _synthetic(
     settings: Settings, movies: Sequence[TmdbMovie], size: int, demo_vectors: dict[uuid.UUID, list[float]]
 ) -> dict[str, Any]:
@@ -428,7 +400,7 @@ async def _synthetic(
             await vectors.upsert(points)
         vector_load = time.perf_counter() - started
         intents = IntentParser(settings, redis, http, http.registry, None)
-        hybrid = _MemoryCards(settings, engine, index, embedder, vectors, intents)
+        hybrid = HybridSearch(settings, engine, index, embedder, vectors, intents)
         queries = _queries(movies)[:300]
         for q in queries[:10]:
             await hybrid.search(SearchRequest(query=q))

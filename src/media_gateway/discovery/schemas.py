@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from media_gateway.catalog.repository import CardFields
 from media_gateway.catalog.schemas import CastMember, Content, ContentKind, Monetization, Offer
 
 # Cheapest for the viewer first: what they can watch without paying more comes before a purchase.
@@ -59,18 +60,34 @@ class OfferOut(BaseModel):
         )
 
 
+class OrderedOffer(Protocol):
+    """What the order of offers on a card reads of an offer."""
+
+    @property
+    def platform(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def monetization(self) -> Monetization: ...
+    @property
+    def price(self) -> Decimal | float | None: ...
+
+
+def offer_order(offer: OrderedOffer) -> tuple[int, Decimal | float, str, str]:
+    """Sort key of the offers on a card: cheapest way to watch first, then by price, platform and region.
+
+    A title has one offer per (platform, region, monetization), so this orders its offers totally."""
+    return (
+        _MONETIZATION_RANK[offer.monetization],
+        offer.price if offer.price is not None else -1,
+        offer.platform,
+        offer.region,
+    )
+
+
 def sorted_offers(offers: Iterable[Offer]) -> list[OfferOut]:
     """Cheapest way to watch first, then by price, platform and region."""
-    ordered = sorted(
-        offers,
-        key=lambda o: (
-            _MONETIZATION_RANK[o.monetization],
-            o.price if o.price is not None else -1,
-            o.platform,
-            o.region,
-        ),
-    )
-    return [OfferOut.from_catalog(o) for o in ordered]
+    return [OfferOut.from_catalog(o) for o in sorted(offers, key=offer_order)]
 
 
 class ContentSummary(BaseModel):
@@ -91,26 +108,6 @@ class ContentSummary(BaseModel):
     is_original: bool
     region: str
     offers: list[OfferOut] = Field(description="Offers watchable today in `region`, cheapest first.")
-
-    @classmethod
-    def from_card(cls, card: CardFields, region: str, offers: Iterable[Offer]) -> ContentSummary:
-        return cls(
-            id=card.id,
-            kind=card.kind,
-            title=card.title,
-            original_title=card.original_title,
-            year=card.year,
-            genres=card.genres,
-            runtime_minutes=card.runtime_minutes,
-            rating=card.rating,
-            vote_count=card.vote_count,
-            popularity=card.popularity,
-            certification=card.certification,
-            poster=card.poster,
-            is_original=card.is_original,
-            region=region,
-            offers=sorted_offers(offers),
-        )
 
     @classmethod
     def from_catalog(cls, item: Content, region: str, offers: Iterable[Offer]) -> ContentSummary:

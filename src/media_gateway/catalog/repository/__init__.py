@@ -4,10 +4,8 @@ Writes come only from ingestion (`writes`); discovery and SONA read through `rea
 package: it re-exports both sides."""
 
 from media_gateway.catalog.repository.reads import (
-    CardFields,
     OfferChange,
     PlatformTitles,
-    card_fields,
     count_content,
     count_offers,
     genre_title_counts,
@@ -38,13 +36,11 @@ from media_gateway.catalog.repository.writes import (
 )
 
 __all__ = [
-    "CardFields",
     "EmbeddingWork",
     "OfferChange",
     "OfferChanges",
     "PlatformTitles",
     "WriteOutcome",
-    "card_fields",
     "count_content",
     "count_offers",
     "embedding_text",

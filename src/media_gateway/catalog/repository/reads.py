@@ -36,51 +36,6 @@ async def list_content(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[
     return [by_id[i] for i in ids if i in by_id]
 
 
-@dataclass(frozen=True, slots=True)
-class CardFields:
-    """What a result card shows of a title in one region (no cast, overview or keywords)."""
-
-    id: uuid.UUID
-    kind: str
-    title: str
-    original_title: str | None
-    year: int | None
-    genres: list[str]
-    runtime_minutes: int | None
-    rating: float | None
-    vote_count: int | None
-    popularity: float | None
-    certification: str | None
-    poster: str | None
-    is_original: bool
-
-
-async def card_fields(conn: AsyncConnection, ids: Sequence[uuid.UUID], region: str) -> list[CardFields]:
-    """The card columns of `ids`, in the order of `ids`; missing ones skipped. A search shows 20 cards:
-    reading whole rows (cast, overview) and validating them as `Content` cost most of its card reads."""
-    if not ids:
-        return []
-    rows = await conn.execute(
-        select(
-            content.c.id,
-            content.c.kind,
-            content.c.title,
-            content.c.original_title,
-            content.c.year,
-            content.c.genres,
-            content.c.runtime_minutes,
-            content.c.rating,
-            content.c.vote_count,
-            content.c.popularity,
-            content.c.certifications[region].astext.label("certification"),
-            content.c.images["poster"].astext.label("poster"),
-            content.c.is_original,
-        ).where(content.c.id.in_(list(ids)))
-    )
-    by_id = {row.id: CardFields(**row._mapping) for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
-
-
 async def region_offers(
     conn: AsyncConnection, ids: Sequence[uuid.UUID], region: str, on: date
 ) -> dict[uuid.UUID, list[Offer]]:

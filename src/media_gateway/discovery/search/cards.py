@@ -1,63 +1,62 @@
-"""Result cards (`ContentSummary`) of recently shown titles, kept in process.
+"""Result cards (`ContentSummary`) worked out from the keyword index's memory, as a search engine returns
+stored fields: a card changes exactly when the indexed title does, and costs no SQL.
 
-A card holds a title's offers watchable *today* in one region, so entries are keyed by (region,
-day) under the content id, and the id's entries are dropped whenever the keyword index rewrites
-that title (every catalog event reaches the index; a full rebuild drops all). A read that started
-before an invalidation is not stored, so a card read from the old row cannot outlive the event.
+A card shows the offers of one region watchable on one day; the metadata keeps every offer not expired
+when the index was written (later ones included), so a card is right for any day until then.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import OrderedDict
-from collections.abc import Iterable
 from datetime import date
-from typing import Final
+from typing import Any
 
-from media_gateway.discovery.schemas import ContentSummary
+from media_gateway.discovery.schemas import ContentSummary, DeepLinksOut, OfferOut
+from media_gateway.discovery.search.metadata import TitleMeta
+from media_gateway.discovery.search_schemas import SearchResult
 
-DEFAULT_TITLES: Final = 20_000
+
+def summary(meta: TitleMeta, region: str, day: date) -> ContentSummary:
+    """`meta`'s card in `region` (upper case, as offers store it) with the offers watchable on `day`."""
+    return ContentSummary(**_card(meta, region, day))
 
 
-class CardCache:
-    def __init__(self, max_titles: int = DEFAULT_TITLES) -> None:
-        self._max = max_titles
-        self._cards: OrderedDict[uuid.UUID, dict[tuple[str, date], ContentSummary]] = OrderedDict()
-        self.generation = 0
+def search_result(meta: TitleMeta, region: str, day: date, score: float, reasons: list[str]) -> SearchResult:
+    """`summary` with a search's score and match reasons, built in one go (copying a finished card's
+    fields into a result cost as much as building the card)."""
+    return SearchResult(**_card(meta, region, day), score=score, match_reasons=reasons)
 
-    def get(
-        self, ids: Iterable[uuid.UUID], region: str, day: date
-    ) -> tuple[dict[uuid.UUID, ContentSummary], list[uuid.UUID]]:
-        """(cards found, ids missing)."""
-        found: dict[uuid.UUID, ContentSummary] = {}
-        missing: list[uuid.UUID] = []
-        for content_id in ids:
-            card = self._cards.get(content_id, {}).get((region, day))
-            if card is None:
-                missing.append(content_id)
-            else:
-                found[content_id] = card
-                self._cards.move_to_end(content_id)
-        return found, missing
 
-    def put(self, cards: dict[uuid.UUID, ContentSummary], region: str, day: date, generation: int) -> None:
-        """Store cards read while `generation` was current; dropped if anything changed since."""
-        if generation != self.generation:
-            return
-        for content_id, card in cards.items():
-            self._cards.setdefault(content_id, {})[(region, day)] = card
-            self._cards.move_to_end(content_id)
-        while len(self._cards) > self._max:
-            self._cards.popitem(last=False)
-
-    def invalidate(self, ids: Iterable[str] | None) -> None:
-        """Forget `ids` (content ids as text), or everything for None."""
-        self.generation += 1
-        if ids is None:
-            self._cards.clear()
-            return
-        for value in ids:
-            try:
-                self._cards.pop(uuid.UUID(value), None)
-            except ValueError:
-                continue
+def _card(meta: TitleMeta, region: str, day: date) -> dict[str, Any]:
+    card = meta.card
+    return {
+        "id": meta.id,
+        "kind": meta.kind,
+        "title": card.title,
+        "original_title": card.original_title,
+        "year": meta.year,
+        "genres": list(meta.genres),
+        "runtime_minutes": meta.runtime,
+        "rating": meta.rating,
+        "vote_count": card.vote_count,
+        "popularity": card.popularity,
+        "certification": card.certifications.get(region),
+        "poster": card.poster,
+        "is_original": card.is_original,
+        "region": region,
+        "offers": [
+            OfferOut(
+                platform=o.platform,
+                region=o.region,
+                monetization=o.monetization,
+                tier=o.tier,
+                price=o.price,
+                currency=o.currency,
+                quality=o.quality,
+                deep_links=DeepLinksOut(app=o.deep_link_app, web=o.deep_link_web, tv=o.deep_link_tv),
+                available_since=o.available_since,
+                expires_on=o.expires_on,
+            )
+            for o in card.offers
+            if o.region == region and o.watchable_on(day)
+        ],
+    }

@@ -54,6 +54,9 @@ def keyword_doc(row: IndexRow) -> KeywordDoc:
         vote_count=row.vote_count,
         certifications=row.certifications,
         billed_people=[*row.people[: row.cast_count][:BILLED_CAST], *row.people[row.cast_count :]],
+        poster=row.poster,
+        is_original=row.is_original,
+        card_offers=row.card_offers,
     )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
+
+from media_gateway.catalog.schemas import Monetization
 
 
 class OfferKey(NamedTuple):
@@ -15,6 +18,30 @@ class OfferKey(NamedTuple):
     platform: str
     region: str
     monetization: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardOffer:
+    """One offer as a result card shows it, with the window that says on which days it does."""
+
+    platform: str
+    region: str
+    monetization: Monetization
+    tier: str | None
+    price: float | None
+    currency: str | None
+    quality: str | None
+    deep_link_app: str | None
+    deep_link_web: str | None
+    deep_link_tv: str | None
+    available_since: date | None
+    # The last day the offer is watchable.
+    expires_on: date | None
+
+    def watchable_on(self, day: date) -> bool:
+        return (self.available_since is None or self.available_since <= day) and (
+            self.expires_on is None or self.expires_on >= day
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +70,12 @@ class KeywordDoc:
     certifications: Mapping[str, str] = field(default_factory=dict)
     # The top of the bill and the directors: what match reasons name. Empty means `people[:16]`.
     billed_people: Sequence[str] = ()
+    # What only the result card shows. `card_offers` are all offers not yet expired when the document
+    # was made, including ones that start later, so a card can be worked out for any day after;
+    # `offers` are those of them watchable that day.
+    poster: str | None = None
+    is_original: bool = False
+    card_offers: Sequence[CardOffer] = ()
 
     @property
     def platforms(self) -> list[str]:

@@ -3,7 +3,6 @@ checked on the candidates afterwards, the popularity and quality prior, and the 
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,6 @@ from media_gateway.discovery.search_schemas import FacetCount, Facets, SearchFil
 
 # Rule-parsed intents this unsure ("... is a tv show" read as kind=series) must not filter.
 INTENT_FILTER_MIN_CONFIDENCE: Final = 0.5
-VOTES_FOR_FULL_TRUST: Final = 1_000
 
 
 @dataclass(slots=True)
@@ -117,14 +115,12 @@ def admits(post: PostFilter, item: Candidate) -> bool:
 
 
 def prior(meta: TitleMeta, max_log_popularity: float) -> float:
-    popularity = math.log1p(max(meta.popularity, 0.0)) / max_log_popularity if max_log_popularity else 0.0
-    trust = min(1.0, math.log1p(max(meta.votes, 0)) / math.log1p(VOTES_FOR_FULL_TRUST))
-    quality = (meta.rating or 0.0) / 10.0 * trust
-    return 0.5 * min(popularity, 1.0) + 0.5 * min(quality, 1.0)
+    """Half popularity (log-scaled, relative to the most popular candidate), half trusted rating."""
+    popularity = meta.log_popularity / max_log_popularity if max_log_popularity else 0.0
+    return 0.5 * min(popularity, 1.0) + 0.5 * meta.quality
 
 
-def _count(values: Iterable[str], order: Sequence[str] | None = None) -> list[FacetCount]:
-    tally = Tally(values)
+def _count(tally: Tally[str], order: Sequence[str] | None = None) -> list[FacetCount]:
     if order is not None:
         return [FacetCount(value=v, count=tally[v]) for v in order if tally[v]]
     return [FacetCount(value=v, count=n) for v, n in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -132,13 +128,13 @@ def _count(values: Iterable[str], order: Sequence[str] | None = None) -> list[Fa
 
 def facets(items: Sequence[Candidate]) -> Facets:
     metas = [i.meta for i in items]
+    offers = [i.offers for i in items]
+    decades = Tally([m.decade for m in metas if m.decade is not None])
+    buckets = Tally([m.rating_bucket for m in metas if m.rating_bucket is not None])
     return Facets(
-        genres=_count(chain.from_iterable(m.genres for m in metas)),
-        platforms=_count(chain.from_iterable(i.offers.platforms for i in items)),
-        monetization=_count(chain.from_iterable(i.offers.monetization for i in items)),
-        decades=_count(m.decade for m in metas if m.decade is not None),
-        rating_buckets=_count(
-            (m.rating_bucket for m in metas if m.rating_bucket is not None),
-            [b for _, b in RATING_BUCKETS][::-1],
-        ),
+        genres=_count(Tally(chain.from_iterable([m.genres for m in metas]))),
+        platforms=_count(Tally(chain.from_iterable([o.platforms for o in offers]))),
+        monetization=_count(Tally(chain.from_iterable([o.monetization for o in offers]))),
+        decades=_count(decades),
+        rating_buckets=_count(buckets, [b for _, b in RATING_BUCKETS][::-1]),
     )

@@ -28,7 +28,8 @@ of the seeds' stored vectors)`, and the seeds themselves never appear in the res
 residual words the keyword side stays empty rather than browsing by popularity.
 
 Candidate metadata (genres, offers, ratings, people ...) comes from memory, written together with
-the keyword index (`KeywordIndex.metadata`); only the final page's cards are read from the catalog.
+the keyword index (`KeywordIndex.metadata`), and so do the final page's cards (`cards.summary`): a
+search reads no SQL.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import time
 import uuid
 from collections import OrderedDict
@@ -49,7 +49,6 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from media_gateway.catalog import repository as catalog
 from media_gateway.catalog.schemas import normalize_title
 from media_gateway.core.embeddings import Embedder
 from media_gateway.core.settings import Settings
@@ -57,7 +56,7 @@ from media_gateway.core.vectors import VectorIndex
 from media_gateway.discovery.intent import Intent, IntentParser, normalize_query
 from media_gateway.discovery.schemas import ContentSummary
 from media_gateway.discovery.search.analysis import parse_person_key
-from media_gateway.discovery.search.cards import CardCache
+from media_gateway.discovery.search.cards import search_result, summary
 from media_gateway.discovery.search.certification import certification_age
 from media_gateway.discovery.search.documents import KeywordFilters, KeywordPage
 from media_gateway.discovery.search.filtering import (
@@ -79,7 +78,6 @@ from media_gateway.discovery.search_schemas import (
     SearchOutcome,
     SearchRequest,
     SearchResponse,
-    SearchResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,7 +98,6 @@ MAX_NAME_WORDS: Final = 5
 SEED_WEIGHT: Final = 0.7
 # Query embeddings kept in process: a repeated query skips the model.
 EMBEDDING_CACHE_ENTRIES: Final = 4_096
-_SCORED: Final = frozenset({"score", "match_reasons"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +133,6 @@ class HybridSearch:
         self._vectors = vectors
         self._intents = intents
         self._embeddings: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._cards = CardCache()
-        keywords.add_listener(self._cards.invalidate)
 
     def region(self, region: str | None) -> str:
         return (region or self.settings.discovery.default_region).upper()
@@ -201,7 +196,7 @@ class HybridSearch:
             for rank, content_id in enumerate(hits, start=1):
                 fused[content_id] = fused.get(content_id, 0.0) + weight / (cfg.rrf_k + rank)
         best = max(fused.values(), default=0.0)
-        max_log_pop = max((math.log1p(max(c.meta.popularity, 0.0)) for c in candidates.values()), default=0.0)
+        max_log_pop = max([c.meta.log_popularity for c in candidates.values()], default=0.0)
         query_key = normalize_title(request.query)
         short = len(request.query.split()) <= MAX_TITLE_WORDS
         scored: list[tuple[int, float, str]] = []
@@ -221,22 +216,15 @@ class HybridSearch:
         page = ranked[offset : offset + request.page_size]
         head = max(cfg.personalization_candidates, offset + request.page_size)
         semantic_set = set(semantic)
-        words = {w for w in normalize_query(request.query).split() if len(w) > 2}
-        words |= {k.casefold() for k in intent.keywords}
+        explain = _MatchReasons.of(request.query, intent, people, filters)
         reasons = {
-            i: self._reasons(
-                candidates[i], tier, i in trusted, i in semantic_set, intent, people, filters, words
-            )
+            i: explain.why(candidates[i], tier, i in trusted, i in semantic_set)
             for i, _, tier in ranked[:head]
         }
-        summaries = await self.summaries([candidates[i].meta.id for i, _, _ in page], region)
-        results = []
-        for i, score, _ in page:
-            summary = summaries.get(candidates[i].meta.id)
-            if summary is not None:
-                # Fields of a validated card plus two computed here: nothing to validate again.
-                fields = dict(summary) | {"score": round(score, 6), "match_reasons": reasons[i]}
-                results.append(SearchResult.model_construct(summary.model_fields_set | _SCORED, **fields))
+        day = _today()
+        results = [
+            search_result(candidates[i].meta, region, day, round(s, 6), reasons[i]) for i, s, _ in page
+        ]
         response = SearchResponse(
             query=request.query,
             region=region,
@@ -342,51 +330,58 @@ class HybridSearch:
         metas = self._keywords.metadata_by_key(dict.fromkeys(ids))
         return {i: Candidate(meta=m, offers=m.region_offers(region)) for i, m in metas.items()}
 
-    async def summaries(self, ids: list[uuid.UUID], region: str) -> dict[uuid.UUID, ContentSummary]:
-        """Result cards of `ids` in `region`: recently shown ones from memory, the rest from the catalog."""
-        if not ids:
-            return {}
-        day = _today()
-        found, missing = self._cards.get(ids, region, day)
-        if not missing:
-            return found
-        generation = self._cards.generation
-        async with self._engine.connect() as conn:
-            cards = await catalog.card_fields(conn, missing, region)
-            region_offers = await catalog.region_offers(conn, missing, region, day)
-        loaded = {c.id: ContentSummary.from_card(c, region, region_offers[c.id]) for c in cards}
-        self._cards.put(loaded, region, day, generation)
-        return found | loaded
+    async def summaries(
+        self, ids: list[uuid.UUID], region: str, day: date | None = None
+    ) -> dict[uuid.UUID, ContentSummary]:
+        """Result cards of `ids` in `region` with the offers watchable on `day` (default today, UTC), from
+        the index's memory: a card changes exactly when the indexed title does. Ids the index does not
+        hold (deleted titles) are left out."""
+        on = day or _today()
+        return {i: summary(meta, region, on) for i, meta in self._keywords.metadata(ids).items()}
 
-    @staticmethod
-    def _reasons(
-        item: Candidate,
-        tier: int,
-        keyword: bool,
-        semantic: bool,
-        intent: Intent,
-        people: _People,
-        filters: KeywordFilters,
-        words: set[str],
-    ) -> list[str]:
-        """Why `item` matched; `words` are the query's words and the intent's keywords, folded."""
+
+@dataclass(frozen=True, slots=True)
+class _MatchReasons:
+    """Why candidates matched one search. What depends only on the search is worked out once: the
+    ranked head (100 titles) asks for its reasons on every uncached search."""
+
+    # The query's words and the intent's keywords, folded.
+    words: frozenset[str]
+    # (as shown, folded, typed in the query): everyone the intent or the query names.
+    people: tuple[tuple[str, str, bool], ...]
+    filters: KeywordFilters
+
+    @classmethod
+    def of(cls, query: str, intent: Intent, people: _People, filters: KeywordFilters) -> _MatchReasons:
+        words = {w for w in normalize_query(query).split() if len(w) > 2}
+        words |= {k.casefold() for k in intent.keywords}
+        named = dict.fromkeys([*intent.people, *people.typed])
+        return cls(frozenset(words), tuple((p, p.casefold(), p in people.typed) for p in named), filters)
+
+    def why(self, item: Candidate, tier: int, keyword: bool, semantic: bool) -> list[str]:
+        meta = item.meta
         reasons: list[str] = []
         if tier == 2:
             reasons.append("title match")
         elif tier == 1:
             reasons.append("similar title")
-        for word in sorted(words & item.meta.keywords):
-            reasons.append(f"keyword: {word}")
-        for person in dict.fromkeys([*intent.people, *people.typed]):
-            if person.casefold() in item.meta.people or person in people.typed:
+        matched = self.words & meta.keywords
+        if matched:
+            reasons.extend(f"keyword: {word}" for word in sorted(matched))
+        for person, folded, typed in self.people:
+            if typed or folded in meta.people:
                 reasons.append(f"with {person}")
-        if keyword and tier == 0 and not any(r.startswith(("keyword: ", "with ")) for r in reasons):
+        if keyword and tier == 0 and not reasons:
             reasons.append("keyword")
         if semantic:
             reasons.append("semantic")
-        reasons.extend(f"genre: {g}" for g in filters.genres if g in item.meta.genres)
-        reasons.extend(f"on {p}" for p in filters.platforms if p in item.offers.platforms)
-        reasons.extend(m for m in filters.monetization if m in item.offers.monetization)
+        filters = self.filters
+        if filters.genres:
+            reasons.extend(f"genre: {g}" for g in filters.genres if g in meta.genres)
+        if filters.platforms:
+            reasons.extend(f"on {p}" for p in filters.platforms if p in item.offers.platforms)
+        if filters.monetization:
+            reasons.extend(m for m in filters.monetization if m in item.offers.monetization)
         return reasons
 
 
