@@ -310,7 +310,7 @@ async def _floors(settings: Settings, movies: Sequence[TmdbMovie]) -> tuple[dict
         await index.build(catalog_docs(engine))
         await vectors.open()
         intents = IntentParser(settings, redis, http, http.registry, CatalogTitleResolver(engine))
-        hybrid = HybridSearch(settings, engine, index, embedder, vectors, intents)
+        hybrid = HybridSearch(settings, index, embedder, vectors, intents)
         queries = _queries(movies)[:300]
         live = index.tantivy_index
         assert live is not None
@@ -400,7 +400,7 @@ async def _synthetic(
             await vectors.upsert(points)
         vector_load = time.perf_counter() - started
         intents = IntentParser(settings, redis, http, http.registry, None)
-        hybrid = HybridSearch(settings, engine, index, embedder, vectors, intents)
+        hybrid = HybridSearch(settings, index, embedder, vectors, intents)
         queries = _queries(movies)[:300]
         for q in queries[:10]:
             await hybrid.search(SearchRequest(query=q))

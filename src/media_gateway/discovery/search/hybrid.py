@@ -47,7 +47,6 @@ from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media_gateway.catalog.schemas import normalize_title
 from media_gateway.core.embeddings import Embedder
@@ -120,14 +119,12 @@ class HybridSearch:
     def __init__(
         self,
         settings: Settings,
-        engine: AsyncEngine,
         keywords: KeywordIndex,
         embedder: Embedder,
         vectors: VectorIndex,
         intents: IntentParser,
     ) -> None:
         self.settings = settings
-        self._engine = engine
         self._keywords = keywords
         self._embedder = embedder
         self._vectors = vectors

@@ -226,7 +226,7 @@ async def search_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     invalidator: CacheInvalidator | None = None
     try:
         await vectors.open()
-        engine = HybridSearch(ctx.settings, ctx.engine, keywords, embedder, vectors, intents)
+        engine = HybridSearch(ctx.settings, keywords, embedder, vectors, intents)
         cache = CachedSearch(engine, ctx.redis, ctx.settings, SearchMetrics.create(ctx.registry))
         invalidator = CacheInvalidator(cache, bus, feed if isinstance(feed, CatalogFeed) else None)
         # The keyword index was just rebuilt from the catalog; answers cached before it may be stale.
