@@ -155,6 +155,22 @@ async def test_filters_do_not_change_the_order_of_text_matches(index: KeywordInd
     assert dict(filtered.hits)["dark-knight"] == pytest.approx(dict(plain.hits)["dark-knight"])
 
 
+@pytest.mark.parametrize(
+    "text", ["dark", "dark knight", "alien", "interstellar", "tom hanks", "spirted away"]
+)
+@pytest.mark.parametrize("filters", [None, KeywordFilters(regions=["US"]), KeywordFilters(year_min=2000)])
+async def test_a_short_page_is_the_head_of_a_long_one(
+    index: KeywordIndex, text: str, filters: KeywordFilters | None
+) -> None:
+    # Hybrid search takes its title hits from the head of the keyword page when both would ask the
+    # same query: that must be exactly what asking for fewer hits returns.
+    long = await index.search(text, filters, limit=200)
+    for limit in (1, 2, 3):
+        short = await index.search(text, filters, limit=limit)
+        assert short.hits == long.hits[:limit]
+        assert short.total == long.total
+
+
 # -- autocomplete --------------------------------------------------------------------------------
 
 

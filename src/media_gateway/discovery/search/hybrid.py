@@ -164,11 +164,18 @@ class HybridSearch:
         semantic_search = (
             self._semantic(request.query, filters, seeds) if not people.bare else _no_semantic_hits()
         )
-        keyword_page, title_page, semantic = await asyncio.gather(
-            keyword_search,
-            self._keywords.search(request.query, explicit_filters(request.filters, region), TITLE_CANDIDATES),
-            semantic_search,
-        )
+        title_filters = explicit_filters(request.filters, region)
+        if keyword_text == request.query and filters == title_filters and not (seeds and browse_only):
+            # The intent took nothing out (an unsure parse, no known names): the title search would be
+            # the keyword search again, so its page is the keyword page's head.
+            keyword_page, semantic = await asyncio.gather(keyword_search, semantic_search)
+            title_page = KeywordPage(keyword_page.hits[:TITLE_CANDIDATES], keyword_page.total)
+        else:
+            keyword_page, title_page, semantic = await asyncio.gather(
+                keyword_search,
+                self._keywords.search(request.query, title_filters, TITLE_CANDIDATES),
+                semantic_search,
+            )
         # Ids stay text (as the engines return them) until the page: str keys hash and compare in C.
         excluded = {str(i) for i in seeds}
         title_scores = {i: s for i, s in title_page.hits if s >= NEAR_TITLE and i not in excluded}
