@@ -40,6 +40,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -102,9 +103,12 @@ async def _drive(
     rate: float | None = None,
     cycle: bool = False,
     duration: float = RUN_SEC,
+    server: psutil.Process | None = None,
 ) -> dict[str, Any]:
     """`requests` dealt round-robin to `clients` keep-alive connections (bench/loadgen.py).
-    Closed loop by default: each client sends its next request when the last one is answered."""
+    Closed loop by default: each client sends its next request when the last one is answered.
+    With `server`, also the CPU that process spent per request: steadier than latency on a shared
+    machine."""
     if len(requests) < clients:
         requests = list(requests) * -(-clients // len(requests))
     lanes = [list(requests[i::clients]) for i in range(clients)]
@@ -112,11 +116,17 @@ async def _drive(
     spec = LoadSpec(
         "127.0.0.1", port, lanes, duration_sec=duration, warmup_sec=0.0, rate_per_sec=rate, cycle=cycle
     )
+    before = server.cpu_times() if server else None
     result = await asyncio.to_thread(run_load, spec)
     failed = sum(n for code, n in result.statuses.items() if code != 200) + result.errors + result.unfinished
     if failed:
         raise SystemExit(f"{failed} requests failed: {result.summary()}")
-    return {**result.latency_ms, "per_sec": result.completed_per_sec}
+    measured: dict[str, Any] = {**result.latency_ms, "per_sec": result.completed_per_sec}
+    if server and before and result.samples:
+        after = server.cpu_times()
+        spent = after.user + after.system - before.user - before.system
+        measured["server_cpu_ms_per_request"] = round(spent * 1000 / len(result.samples), 3)
+    return measured
 
 
 def _queries(movies: Sequence[TmdbMovie]) -> list[str]:
@@ -157,26 +167,26 @@ class _Queries:
         return taken
 
 
-async def _service_bench(base: str, movies: Sequence[TmdbMovie]) -> dict[str, Any]:
+async def _service_bench(base: str, movies: Sequence[TmdbMovie], server: psutil.Process) -> dict[str, Any]:
     fresh = _Queries(_queries(movies))
-    live = await _drive([http_request("GET", "/health/live")], base, cycle=True, duration=5)
-    # Warm-up: JIT-free Python still has its first-call costs (imports, pools, caches of cards).
+    live = await _drive([http_request("GET", "/health/live")], base, cycle=True, duration=5, server=server)
+    # Warm-up: JIT-free Python still has its first-call costs (imports, pools, first searches).
     await _drive([_search(q) for q in fresh.take(200)], base)
-    uncached = await _drive([_search(q) for q in fresh.take(1_500)], base)
+    uncached = await _drive([_search(q) for q in fresh.take(1_500)], base, server=server)
     open_loop = {
         f"{int(rate)}_per_sec": await _drive(
-            [_search(q) for q in fresh.take(int(rate * RUN_SEC) + CLIENTS)], base, rate=rate
+            [_search(q) for q in fresh.take(int(rate * RUN_SEC) + CLIENTS)], base, rate=rate, server=server
         )
         for rate in OPEN_LOOP_RATES
     }
     repeated = [_search(q) for q in fresh.take(200)]
     await _drive(repeated, base)  # now cached
-    cached = await _drive(repeated, base, cycle=True)
+    cached = await _drive(repeated, base, cycle=True, server=server)
     prefixes = [_prefix(m.title) for m in movies]
-    autocomplete = await _drive(prefixes, base, cycle=True)
+    autocomplete = await _drive(prefixes, base, cycle=True, server=server)
     light = {
         name: {
-            f"{int(rate)}_per_sec": await _drive(reqs, base, rate=rate, cycle=True)
+            f"{int(rate)}_per_sec": await _drive(reqs, base, rate=rate, cycle=True, server=server)
             for rate in LIGHT_OPEN_LOOP_RATES
         }
         for name, reqs in (("search_cached", repeated), ("autocomplete", prefixes))
@@ -498,7 +508,9 @@ def main() -> None:
             if not args.reuse:
                 _wait_for_demo(stack)
             time.sleep(3)  # let the keyword index and the search cache settle
-            result["up"] = asyncio.run(_service_bench(stack.url("discovery"), movies))
+            assert stack.process is not None
+            server = psutil.Process(stack.process.pid)
+            result["up"] = asyncio.run(_service_bench(stack.url("discovery"), movies, server))
             result["up"]["personalization"] = asyncio.run(_personalization_bench(stack, movies))
         finally:
             stack.stop()
@@ -514,7 +526,11 @@ def main() -> None:
             try:
                 _wait_ready(alone.url("discovery"), alone)
                 time.sleep(1)
-                result["discovery_alone"] = asyncio.run(_service_bench(alone.url("discovery"), movies))
+                assert alone.process is not None
+                server = psutil.Process(alone.process.pid)
+                result["discovery_alone"] = asyncio.run(
+                    _service_bench(alone.url("discovery"), movies, server)
+                )
             finally:
                 alone.stop()
 
