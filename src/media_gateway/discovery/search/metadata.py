@@ -42,7 +42,7 @@ class CardData:
 
     title: str
     original_title: str | None
-    # As the catalog has them (`TitleMeta` has them with None as 0 for ranking).
+    # As the catalog has them (None when unknown); ranking uses `TitleMeta.log_popularity` and `quality`.
     vote_count: int | None
     popularity: float | None
     poster: str | None
@@ -63,8 +63,6 @@ class TitleMeta:
     keywords: frozenset[str]
     people: frozenset[str]
     rating: float | None
-    votes: int
-    popularity: float
     runtime: int | None
     # Region -> minimum age of the title's rating there (unparseable ratings left out).
     certification_ages: Mapping[str, int]
@@ -122,8 +120,6 @@ def title_meta(doc: KeywordDoc) -> TitleMeta | None:
         keywords=frozenset(k.casefold() for k in doc.keywords),
         people=frozenset(p.casefold() for p in billed if p),
         rating=doc.rating,
-        votes=doc.vote_count or 0,
-        popularity=doc.popularity or 0.0,
         runtime=doc.runtime_minutes,
         certification_ages={r: a for r, a in ages.items() if a is not None},
         offers=_by_region(doc),
