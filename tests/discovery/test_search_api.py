@@ -72,7 +72,11 @@ async def stack(scratch_settings: Settings) -> AsyncIterator[Stack]:
             await wait_for_job(ingestion, await start_ingest(ingestion, "first"))
             async with engine.connect() as conn:
                 rows = (
-                    await conn.execute(text("SELECT id, title, overview, year, genres FROM catalog.content"))
+                    await conn.execute(
+                        text(
+                            "SELECT id, title, overview, year, genres FROM catalog.content ORDER BY title, id"
+                        )
+                    )
                 ).all()
             titles = [Title(str(r.id), r.title, r.overview, r.year, list(r.genres)) for r in rows]
             assert len(titles) == TITLES
@@ -152,21 +156,28 @@ async def test_filters_restrict_results_and_facets_count_them(stack: Stack) -> N
     assert all(low // 10 * 10 <= int(d[:-1]) <= high for d in facet(found, "decades"))
 
 
+# How people describe a film they cannot name: no title words, no character names. Hand-written, because
+# an overview with its names cut out is not a paraphrase (it keeps the overview's words and loses its
+# meaning), and which such fragments an embedding still places is luck.
+PLOT_PARAPHRASES = {
+    "Titanic": "a poor artist falls in love with a rich young woman aboard a luxury liner that sinks",
+    "Avatar": "a paralyzed marine on an alien moon sides with the natives against the company mining it",
+    "Jurassic World": "a theme park full of cloned dinosaurs where a genetically engineered hybrid escapes",
+    "Tangled": "a girl with magical long hair locked away in a tower runs off with a charming thief",
+    "Monsters University": "two creatures who will be best friends meet at college learning to scare kids",
+    "King Kong": "a film crew sails to a remote island and captures a giant gorilla to show off in the city",
+    "Man of Steel": "a boy sent to earth from a dying planet grows up hiding his powers until he must act",
+}
+
+
 async def test_plot_paraphrase_is_found_semantically(stack: Stack) -> None:
-    found_any = 0
-    candidates = [t for t in stack.titles if t.overview and len(t.overview.split()) >= 20][:5]
-    assert candidates
-    for item in candidates:
-        assert item.overview is not None
-        # Names carry keyword matches on their own; without them only the meaning is left.
-        words = [w for w in re.findall(r"[A-Za-z']+", item.overview) if not w[0].isupper()]
-        query = " ".join(words[:18])
-        found = await search(stack.discovery, query, page_size=10)
+    for name, query in PLOT_PARAPHRASES.items():
+        # The catalog's title is a platform's spelling of it ("TITANIC (1997)").
+        [item] = [t for t in stack.titles if name.casefold() in t.title.casefold()]
+        found = await search(stack.discovery, query, page_size=3)
         top = {r["id"]: r for r in found["results"]}
-        if item.id in top:
-            assert "semantic" in top[item.id]["match_reasons"], (query, top[item.id])
-            found_any += 1
-    assert found_any == len(candidates)
+        assert item.id in top, (query, item.title, [r["title"] for r in found["results"]])
+        assert "semantic" in top[item.id]["match_reasons"], (query, top[item.id])
 
 
 async def test_get_and_post_agree(stack: Stack) -> None:
