@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["gateway", "discovery", "sona", "auth", "sync", "ingestion", "playback", "mcp"]
@@ -33,6 +33,17 @@ DEFAULT_PORTS: dict[ServiceName, int] = {
     "playback": 8086,
     "mcp": 3000,
 }
+
+
+def _parse_networks(value: list[str]) -> list[str]:
+    # A typo must stop the start, not turn every rate-limited request into a 500.
+    for cidr in value:
+        ipaddress.ip_network(cidr.strip(), strict=False)
+    return value
+
+
+# CIDRs (or bare addresses) of proxies whose forwarding headers are believed.
+TrustedProxies = Annotated[list[str], AfterValidator(_parse_networks)]
 
 
 def _default_data_dir() -> Path:
@@ -284,7 +295,7 @@ class AuthSettings(BaseModel):
     # Multiplies every window (tests shorten it to watch a window recover).
     rate_limit_window_scale: float = Field(default=1.0, gt=0)
     # Peers (CIDRs) whose forwarded header names the client; anyone else is the client.
-    trusted_proxies: list[str] = []
+    trusted_proxies: TrustedProxies = []
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     # Google sign-in; off while the client id is empty. Plain GOOGLE_CLIENT_ID and
     # GOOGLE_CLIENT_SECRET are read when these are unset (see Settings).
@@ -299,14 +310,6 @@ class AuthSettings(BaseModel):
     google_redirect_uri: str = ""
     google_state_ttl_sec: int = Field(default=600, ge=1)
     google_timeout_sec: float = Field(default=10.0, gt=0)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxy_networks(cls, value: list[str]) -> list[str]:
-        # A typo must stop the start, not turn every limited request into a 500.
-        for cidr in value:
-            ipaddress.ip_network(cidr.strip(), strict=False)
-        return value
 
 
 class SonaSettings(BaseModel):
@@ -375,6 +378,32 @@ class SyncSettings(BaseModel):
     ws_send_timeout_sec: float = Field(default=10.0, gt=0)
 
 
+class PlaybackSettings(BaseModel):
+    # A resume point at or above this fraction of the runtime is a finished title: the next session
+    # starts from 0 and continue-watching leaves it out.
+    completion_threshold: float = Field(default=0.95, gt=0, le=1)
+    default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    outbox_relay_interval_sec: float = Field(default=5.0, gt=0)
+
+
+class GatewaySettings(BaseModel):
+    # Requests per minute by tier (GCRA: the whole budget may come as a burst, then it refills
+    # smoothly). Anonymous callers are counted per client address, users per user, OAuth clients
+    # acting for themselves per client id.
+    rate_limit_anonymous_per_min: int = Field(default=300, ge=1)
+    rate_limit_user_per_min: int = Field(default=1200, ge=1)
+    rate_limit_client_per_min: int = Field(default=6000, ge=1)
+    rate_limit_window_scale: float = Field(default=1.0, gt=0)
+    # Request bodies are read whole before forwarding; platform webhooks may be large feeds.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    webhook_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Proxies in front of the gateway whose X-Forwarded-For / Forwarded entries are believed.
+    trusted_proxies: TrustedProxies = []
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    # The live-sync WebSocket relay gives up on an upstream that does not answer the handshake.
+    websocket_connect_timeout_sec: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MG_",
@@ -410,6 +439,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     sona: SonaSettings = SonaSettings()
     sync: SyncSettings = SyncSettings()
+    playback: PlaybackSettings = PlaybackSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @model_validator(mode="after")
     def _google_credentials_from_plain_env(self) -> Settings:
