@@ -22,7 +22,12 @@ from media_gateway.sona.signals import InteractionRow, bus_interaction, completi
 logger = logging.getLogger(__name__)
 
 GROUP: Final = "sona"
-ACTIVITY_TOPICS: Final = ("user.activity", "playback.session_ended", "playback.position_updated")
+ACTIVITY_TOPICS: Final = (
+    "user.activity",
+    "playback.session_started",
+    "playback.position_updated",
+    "playback.session_ended",
+)
 CATALOG_GROUP: Final = "sona-catalog"
 CATALOG_TOPICS: Final = ("content.ingested", "content.updated", "content.availability_changed")
 # A bulk ingest sends thousands of catalog events; one rebuild after it goes quiet is enough.

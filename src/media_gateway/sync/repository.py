@@ -17,9 +17,8 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from media_gateway.core.events import Event
 from media_gateway.sync.crdt.hlc import HybridLogicalClock, Timestamp
 from media_gateway.sync.mutations import (
     Mutation,
@@ -480,27 +479,6 @@ class PostgresSyncRepository:
     async def changes(self, user_id: UUID, since_seq: int, limit: int) -> list[SyncOperation]:
         async with self.engine.connect() as conn:
             return await list_operations(conn, user_id, since_seq, limit)
-
-    # -- the event outbox ------------------------------------------------------------------------------
-
-    async def take_outbox(self, conn: AsyncConnection, limit: int) -> list[tuple[int, str, Event]]:
-        """The oldest pending events, locked so that two relays never send the same one concurrently."""
-        rows = await conn.execute(
-            text(
-                """
-                SELECT seq, topic, event::text AS event FROM sync.outbox
-                ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
-                """
-            ),
-            {"limit": limit},
-        )
-        return [(r.seq, r.topic, Event.model_validate_json(r.event)) for r in rows]
-
-    async def delete_outbox(self, conn: AsyncConnection, seqs: Sequence[int]) -> None:
-        if seqs:
-            await conn.execute(
-                text("DELETE FROM sync.outbox WHERE seq = ANY(CAST(:seqs AS bigint[]))"), {"seqs": list(seqs)}
-            )
 
 
 def _derived(op_id: UUID) -> UUID:

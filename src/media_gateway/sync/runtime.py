@@ -13,11 +13,12 @@ import asyncpg
 
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.events import make_event_bus
+from media_gateway.core.events.outbox import OutboxRelay
 from media_gateway.sync.committer import CommitMetrics, GroupCommitter
 from media_gateway.sync.crdt.hlc import HybridLogicalClock
+from media_gateway.sync.models import outbox
 from media_gateway.sync.mutations import Mutation
 from media_gateway.sync.oplog import SyncOperation, publish_committed
-from media_gateway.sync.outbox import OutboxRelay
 from media_gateway.sync.repository import BatchOutcome, PostgresSyncRepository
 from media_gateway.sync.service import SyncService
 
@@ -51,7 +52,9 @@ async def sync_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     )
     repository = PostgresSyncRepository(ctx.engine, settings.completion_threshold)
     bus = make_event_bus(ctx.settings, ctx.redis)
-    relay = OutboxRelay(ctx.engine, repository, bus, interval_sec=settings.outbox_relay_interval_sec)
+    relay = OutboxRelay(
+        ctx.engine, outbox, bus, interval_sec=settings.outbox_relay_interval_sec, name="sync-outbox-relay"
+    )
 
     async def apply(conn: asyncpg.Connection, mutations: Sequence[Mutation]) -> BatchOutcome:
         return await repository.apply(conn, mutations, clock)
