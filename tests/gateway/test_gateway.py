@@ -29,6 +29,7 @@ from media_gateway.gateway.routing import ROUTES
 from media_gateway.ingestion.app import create_app as create_ingestion
 from media_gateway.ingestion.datasets import load_tmdb5000
 from media_gateway.ingestion.demo import generate_demo_feeds, write_feed_files
+from media_gateway.playback.app import create_app as create_playback
 from media_gateway.sona.app import create_app as create_sona
 from media_gateway.sync.app import create_app as create_sync
 from tests.conftest import scratch_database
@@ -114,6 +115,7 @@ async def world() -> AsyncIterator[World]:
                 ("ingestion", create_ingestion),
                 ("sync", create_sync),
                 ("sona", create_sona),
+                ("playback", create_playback),
             ):
                 await stack.enter_async_context(serving(factory(settings), port=settings.ports.of(name)))
                 direct[name] = await stack.enter_async_context(
@@ -207,6 +209,43 @@ async def test_a_user_signs_up_and_uses_every_service_through_the_gateway(world:
     assert profile.status_code == 200, profile.text
 
 
+async def test_playback_sessions_through_the_gateway(world: World) -> None:
+    gateway, token = world.gateway, await sign_up(world.gateway)
+    content_id = world.content_ids[3]
+    started = await gateway.post(
+        "/api/v1/sessions",
+        json={"content_id": content_id, "device_id": "tv-1", "duration_seconds": 6000},
+        headers=bearer(token),
+    )
+    assert started.status_code == 201, started.text
+    session = started.json()
+    assert session["position_seconds"] == 0
+    moved = await gateway.patch(
+        f"/api/v1/sessions/{session['id']}/position", json={"position_seconds": 1500}, headers=bearer(token)
+    )
+    assert moved.status_code == 200, moved.text
+    fetched = await gateway.get(f"/api/v1/sessions/{session['id']}", headers=bearer(token))
+    direct = await world.direct["playback"].get(f"/api/v1/sessions/{session['id']}", headers=bearer(token))
+    assert fetched.status_code == direct.status_code == 200
+    assert fetched.json() == direct.json()
+    assert fetched.json()["position_seconds"] == 1500
+    resume = await gateway.get(f"/api/v1/playback/resume/{content_id}", headers=bearer(token))
+    assert resume.status_code == 200, resume.text
+    assert resume.json()["position_seconds"] == 1500
+    watching = await gateway.get("/api/v1/playback/continue-watching", headers=bearer(token))
+    assert [i["content_id"] for i in watching.json()["items"]] == [content_id], watching.text
+    ended = await gateway.post(f"/api/v1/sessions/{session['id']}/end", json={}, headers=bearer(token))
+    assert ended.status_code == 200, ended.text
+    late = await gateway.patch(
+        f"/api/v1/sessions/{session['id']}/position", json={"position_seconds": 1600}, headers=bearer(token)
+    )
+    assert late.status_code == 409
+    assert late.headers["content-type"].startswith(PROBLEM)
+    # Another user does not see it, through the gateway either.
+    other = await gateway.get(f"/api/v1/sessions/{session['id']}", headers=bearer(world.token))
+    assert other.status_code == 404
+
+
 async def test_operator_endpoints_pass_the_admin_token_to_their_service(world: World) -> None:
     gateway = world.gateway
     created = await gateway.post(
@@ -257,18 +296,20 @@ async def test_operator_endpoints_pass_the_admin_token_to_their_service(world: W
 
 
 async def test_user_routes_need_a_valid_token_before_any_upstream_work(world: World) -> None:
-    before = await _upstream_requests(world, "sync")
+    before = {s: await _upstream_requests(world, s) for s in ("sync", "playback")}
     for headers in ({}, bearer("not.a.jwt"), {"Authorization": "Basic Zm9vOmJhcg=="}):
         for method, path in (
             ("GET", "/api/v1/sync/watchlist"),
             ("POST", "/api/v1/sync/watchlist"),
             ("GET", "/api/v1/devices"),
+            ("POST", "/api/v1/sessions"),
+            ("GET", "/api/v1/playback/continue-watching"),
         ):
             response = await world.gateway.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, path, headers, response.text)
             assert response.headers["content-type"].startswith(PROBLEM)
             assert response.headers["www-authenticate"].startswith("Bearer")
-    assert await _upstream_requests(world, "sync") == before
+    assert {s: await _upstream_requests(world, s) for s in ("sync", "playback")} == before
 
 
 async def _upstream_requests(world: World, service: str) -> float:
@@ -337,9 +378,9 @@ async def test_aggregate_health_names_every_upstream(world: World) -> None:
     response = await world.gateway.get("/health/aggregate")
     body = response.json()
     assert set(body["services"]) == set(SERVICE_NAMES) - {"gateway"}
-    for name in ("auth", "sync", "sona", "discovery", "ingestion"):
+    for name in ("auth", "sync", "sona", "discovery", "ingestion", "playback"):
         assert body["services"][name]["status"] == "ready", (name, body)
-    # Playback and MCP do not run in this world: the gateway says so instead of failing.
+    # MCP does not run in this world: the gateway says so instead of failing.
     assert body["services"]["mcp"]["status"] == "unreachable"
     assert body["status"] == "degraded"
     assert response.status_code == 503
