@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from media_gateway.core.breaker import CircuitBreaker, CircuitOpenError
+from media_gateway.core.http_transport import AiohttpTransport
 from media_gateway.core.metrics import metric_set
 from media_gateway.core.request_id import REQUEST_ID_HEADER, current_request_id, new_request_id
 from media_gateway.core.settings import HttpClientSettings, Settings
@@ -314,7 +315,8 @@ class HttpClientFactory:
     def client(self, upstream: str, base_url: str, **overrides: Unpack[ClientOverrides]) -> ServiceClient:
         """A new client; make it once at startup and reuse it, as each holds its own connection pool."""
         headers = overrides.pop("headers", None)
-        transport = overrides.pop("transport", None)
+        # Our services by default; a third party's client brings its own (TLS, proxies, metering).
+        transport = overrides.pop("transport", None) or AiohttpTransport()
         http_settings = self.settings.http.model_copy(update=dict(overrides))
         client = ServiceClient(
             upstream,
