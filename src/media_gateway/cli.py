@@ -25,9 +25,16 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run every service in one process (embedded PostgreSQL/Valkey if no URLs)")
     up.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
 
-    serve = sub.add_parser("serve", help="run one service (the container entry point)")
-    serve.add_argument("name", choices=SERVICE_NAMES)
-    serve.add_argument("--port", type=int, help="overrides MG_PORTS__<NAME>")
+    serve = sub.add_parser(
+        "serve",
+        help="run one service, or several in one process (the container entry point)",
+        description="Several names run in one process: discovery, SONA and ingestion must, as they share "
+        "the in-process vector engine (`serve discovery sona ingestion`).",
+    )
+    serve.add_argument(
+        "names", nargs="+", choices=SERVICE_NAMES, metavar="NAME", help=", ".join(SERVICE_NAMES)
+    )
+    serve.add_argument("--port", type=int, help="overrides MG_PORTS__<NAME>; one NAME only")
     serve.add_argument("--host", help="overrides MG_HOST")
     serve.add_argument("--workers", type=_workers, help="processes sharing the port; overrides MG_WORKERS")
 
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         return runner.up(settings)
     if args.command == "serve":
-        return runner.serve(settings, cast(ServiceName, args.name), args.port)
+        return runner.serve(settings, cast(list[ServiceName], args.names), args.port)
     if args.command == "migrate":
         return runner.migrate(settings, args.schema)
     if args.command == "ingest":

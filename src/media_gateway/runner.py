@@ -1,4 +1,4 @@
-"""Serving the apps: all of them in one process (`up`) or one of them (`serve`)."""
+"""Serving the apps: all of them in one process (`up`), or the ones named (`serve`)."""
 
 from __future__ import annotations
 
@@ -245,17 +245,23 @@ async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVIC
     logger.info("stopped cleanly")
 
 
-async def serve_one(settings: Settings, service: ServiceName, port: int) -> None:
-    sockets = _bind_all(settings, {service: port})
+async def serve_services(settings: Settings, ports: dict[ServiceName, int]) -> None:
+    """Serve these services in this process, nothing else: no embedded servers, no migrations.
+
+    Apps of one process share its vector engine (one open shard per path), which is how discovery,
+    SONA and ingestion run together outside `up`."""
+    sockets = _bind_all(settings, ports)
     stop = asyncio.Event()
+    names = ", ".join(ports)
+    listening = ", ".join(f"{service} :{port}" for service, port in ports.items())
     try:
         with _stop_on_signals(stop, force=lambda: os._exit(130)):
             await _serve_apps(
                 settings,
-                {service: port},
+                ports,
                 sockets,
                 stop,
-                lambda: logger.info("%s listening on %s:%d", service, settings.host, port),
+                lambda: logger.info("%s listening on %s (%s)", names, settings.host, listening),
             )
     finally:
         for sock in sockets:
@@ -281,23 +287,42 @@ def up(settings: Settings) -> int:
 
 
 # These own the in-process vector engine, which takes an exclusive lock on its files: a second
-# process on the same data dir could not open it (README, "Scaling out").
+# process on the same data dir could not open it, so they share one process (`up`, or
+# `serve discovery sona ingestion`; README, "Scaling out").
 SINGLE_PROCESS_SERVICES: frozenset[ServiceName] = frozenset({"discovery", "sona", "ingestion"})
 
 
-def serve(settings: Settings, service: ServiceName, port: int | None = None) -> int:
+def serve(settings: Settings, services: Sequence[ServiceName], port: int | None = None) -> int:
+    """`serve NAME...`: one service (optionally pre-forked), or several sharing one process."""
     configure_logging(settings.log_level, settings.log_json)
+    services = list(dict.fromkeys(services))
+    if not services:
+        return _refuse("name at least one service")
+    if len(services) > 1:
+        if port is not None:
+            return _refuse("--port applies to one service; several take their MG_PORTS__<NAME> ports")
+        if settings.workers != 1:
+            return _refuse(
+                "several services share one process, which cannot be pre-forked; "
+                "run `serve NAME --workers N` per service instead"
+            )
+        return _run_cli(serve_services(settings, {s: settings.ports.of(s) for s in services}))
+    (service,) = services
     port = port or settings.ports.of(service)
     if settings.workers == 1:
-        return _run_cli(serve_one(settings, service, port))
+        return _run_cli(serve_services(settings, {service: port}))
     if service in SINGLE_PROCESS_SERVICES:
-        print(
-            f"media-gateway: {service} runs as one process: the in-process vector engine it uses "
-            "belongs to one process (README, Scaling out).",
-            file=sys.stderr,
+        return _refuse(
+            f"{service} runs as one process: the in-process vector engine it uses "
+            "belongs to one process (README, Scaling out)."
         )
-        return 2
     return _serve_workers(settings, service, port)
+
+
+def _refuse(reason: str) -> int:
+    """A command line that cannot be served: said on stderr, exit status 2 like a usage error."""
+    print(f"media-gateway: {reason}", file=sys.stderr)
+    return 2
 
 
 def worker_app(service: ServiceName, settings: Settings) -> FastAPI:
