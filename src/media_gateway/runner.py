@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import httpx
 import uvicorn
@@ -281,8 +281,18 @@ def _run_cli(coro: Coroutine[Any, Any, None]) -> int:
     return 0
 
 
+# In one process the gateway reaches auth over loopback: auth believes the client address it forwards
+# from there, so sign-in limits stay per client (a local process could claim any address, as it
+# could by calling auth directly; a remote one cannot).
+LOOPBACK_PROXIES: Final = ["127.0.0.1/32", "::1/128"]
+
+
 def up(settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_json)
+    if not settings.auth.trusted_proxies:
+        settings = settings.model_copy(
+            update={"auth": settings.auth.model_copy(update={"trusted_proxies": LOOPBACK_PROXIES})}
+        )
     return _run_cli(run_stack(settings))
 
 

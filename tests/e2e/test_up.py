@@ -86,3 +86,41 @@ def test_a_taken_port_is_reported_clearly() -> None:
     assert "Traceback" not in result.stderr + result.stdout
     # Nothing was started, so nothing was written.
     assert not (stack.data_dir / "postgres").exists()
+
+
+def test_up_serves_a_user_through_the_gateway_with_sign_in_limited_per_client() -> None:
+    stack = StackProcess.fresh(
+        world_traversable_dir("mg-e2e-") / "data",
+        extra_env={
+            "MG_AUTH__RATE_LIMIT_LOGIN_PER_MIN": "2",
+            "MG_AUTH__PASSWORD_HASH_TIME_COST": "1",
+            "MG_AUTH__PASSWORD_HASH_MEMORY_KIB": "64",
+            "MG_AUTH__PASSWORD_HASH_PARALLELISM": "1",
+        },
+    )
+    stack.start()
+    try:
+        stack.wait_ready()
+        account = {"email": "viewer@example.test", "password": "correct horse battery staple"}
+
+        def client_at(address: str) -> httpx.Client:
+            # Two machines, as the gateway sees them: loopback has a whole /8 of source addresses.
+            transport = httpx.HTTPTransport(local_address=address)
+            return httpx.Client(base_url=stack.url("gateway"), transport=transport, timeout=10.0)
+
+        with client_at("127.0.0.2") as first, client_at("127.0.0.3") as second:
+            assert first.post("/api/v1/auth/register", json=account).status_code == 202
+            logins = [first.post("/api/v1/auth/login", json=account) for _ in range(3)]
+            assert [r.status_code for r in logins] == [200, 200, 429], [r.text for r in logins]
+            # Auth counts the client the gateway names, not the gateway: the other client is unaffected.
+            other = second.post("/api/v1/auth/login", json=account)
+            assert other.status_code == 200, other.text
+            authz = {"Authorization": f"Bearer {other.json()['access_token']}"}
+            assert second.get("/api/v1/users/me", headers=authz).json()["email"] == account["email"]
+            watching = second.get("/api/v1/playback/continue-watching", headers=authz)
+            assert watching.status_code == 200, watching.text
+            assert second.get("/api/v1/sync/watchlist", headers=authz).status_code == 200
+            assert second.get("/api/v1/sync/watchlist").status_code == 401
+    finally:
+        assert stack.stop() == 0, stack.log()
+    assert "Traceback" not in stack.log()
