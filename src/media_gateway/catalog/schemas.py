@@ -45,6 +45,20 @@ class Monetization(StrEnum):
     ADDON = "addon"
 
 
+# Cheapest for the viewer first: what they can watch without paying more comes before a purchase.
+# Cards list offers in this order, and a playback session opens the first.
+MONETIZATION_ORDER: tuple[Monetization, ...] = (
+    Monetization.FREE,
+    Monetization.ADS,
+    Monetization.SUBSCRIPTION,
+    Monetization.ADDON,
+    Monetization.RENT,
+    Monetization.BUY,
+)
+# Keyed by the enum, which also finds plain strings ("free" hashes and compares as Monetization.FREE).
+MONETIZATION_RANK: dict[str, int] = {m: i for i, m in enumerate(MONETIZATION_ORDER)}
+
+
 class IdType(StrEnum):
     """Kinds of external id, strongest first. Platform ids are `platform:<platform>`."""
 

@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from media_gateway.catalog import repository as catalog
 from media_gateway.catalog.genres import CANONICAL_GENRES
-from media_gateway.catalog.schemas import PLATFORMS, Content, Monetization
+from media_gateway.catalog.schemas import MONETIZATION_ORDER, PLATFORMS, Content, Monetization
 from media_gateway.core.errors import ProblemError
 from media_gateway.discovery.schemas import (
-    MONETIZATION_ORDER,
     Availability,
     ChangeFeed,
     ChangeItem,

@@ -11,18 +11,14 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from media_gateway.catalog.schemas import CastMember, Content, ContentKind, Monetization, Offer
-
-# Cheapest for the viewer first: what they can watch without paying more comes before a purchase.
-MONETIZATION_ORDER: tuple[Monetization, ...] = (
-    Monetization.FREE,
-    Monetization.ADS,
-    Monetization.SUBSCRIPTION,
-    Monetization.ADDON,
-    Monetization.RENT,
-    Monetization.BUY,
+from media_gateway.catalog.schemas import (
+    MONETIZATION_RANK,
+    CastMember,
+    Content,
+    ContentKind,
+    Monetization,
+    Offer,
 )
-_MONETIZATION_RANK = {m: i for i, m in enumerate(MONETIZATION_ORDER)}
 
 
 class DeepLinksOut(BaseModel):
@@ -78,7 +74,7 @@ def offer_order(offer: OrderedOffer) -> tuple[int, Decimal | float, str, str]:
 
     A title has one offer per (platform, region, monetization), so this orders its offers totally."""
     return (
-        _MONETIZATION_RANK[offer.monetization],
+        MONETIZATION_RANK[offer.monetization],
         offer.price if offer.price is not None else -1,
         offer.platform,
         offer.region,

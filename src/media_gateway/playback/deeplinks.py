@@ -5,33 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from media_gateway.catalog.schemas import Monetization, Offer
+from media_gateway.catalog.schemas import MONETIZATION_RANK, Offer
 from media_gateway.playback.schemas import DeepLinkOut
-
-# Cheapest for the viewer first, as discovery orders offers on a card (discovery.schemas), so the
-# link a session opens is the offer a search result shows first.
-_MONETIZATION_RANK = {
-    m: i
-    for i, m in enumerate(
-        (
-            Monetization.FREE,
-            Monetization.ADS,
-            Monetization.SUBSCRIPTION,
-            Monetization.ADDON,
-            Monetization.RENT,
-            Monetization.BUY,
-        )
-    )
-}
 
 
 def _order(offer: Offer) -> tuple[int, Decimal, str]:
-    return (_MONETIZATION_RANK[offer.monetization], offer.price or Decimal(0), offer.platform)
+    return (MONETIZATION_RANK[offer.monetization], offer.price or Decimal(0), offer.platform)
 
 
 def pick_offer(offers: Iterable[Offer], platform: str | None) -> Offer | None:
-    """The offer on `platform`, or the best in the region when no platform is named; only offers
-    carrying at least one link count."""
+    """The offer on `platform`, or the best in the region when no platform is named (the one a search
+    card shows first); only offers carrying at least one link count."""
     linked = [
         o
         for o in offers

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from media_gateway.catalog.schemas import MONETIZATION_RANK
 from media_gateway.core.errors import ProblemError
 from media_gateway.core.security.tokens import Principal
 from media_gateway.core.vectors import VectorFilter, VectorIndexError
@@ -53,12 +54,9 @@ def _top(values: np.ndarray, mask: np.ndarray, k: int) -> list[int]:
     return [int(i) for i in eligible[np.argsort(-values[eligible], kind="stable")]]
 
 
-_MONETIZATION_ORDER = {"free": 0, "ads": 1, "subscription": 2, "addon": 3, "rent": 4, "buy": 5}
-
-
 def _summary(item: SummaryRow, region: str, offers: Iterable[OfferRow]) -> ContentSummary:
     ordered = sorted(
-        offers, key=lambda o: (_MONETIZATION_ORDER.get(o.monetization, 9), o.price or 0, o.platform)
+        offers, key=lambda o: (MONETIZATION_RANK.get(o.monetization, 9), o.price or 0, o.platform)
     )
     return ContentSummary(
         id=item.id,
