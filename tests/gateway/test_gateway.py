@@ -444,3 +444,31 @@ async def test_a_dead_upstream_is_502_then_503_with_the_breaker_open(world: Worl
         assert (await gateway.get("/api/v1/genres")).status_code == 200
         metrics = (await gateway.get("/metrics")).text
         assert 'mg_gateway_upstream_responses_total{status="5xx",upstream="playback"} 3.0' in metrics
+
+
+async def test_browser_apps_on_listed_origins_get_cors_headers(world: World) -> None:
+    app_origin = "https://app.example"
+    settings = world.settings.model_copy(
+        update={"gateway": world.settings.gateway.model_copy(update={"cors_origins": [app_origin]})}
+    )
+    async with serving(create_gateway(settings)) as url, httpx.AsyncClient(base_url=url) as gateway:
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        allowed = await gateway.options("/api/v1/search", headers={"Origin": app_origin, **preflight})
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["access-control-allow-origin"] == app_origin
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+        foreign = await gateway.options(
+            "/api/v1/search", headers={"Origin": "https://evil.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in foreign.headers
+        # A refusal reaches the app too, so it can ask the user to sign in.
+        refused = await gateway.get("/api/v1/sync/watchlist", headers={"Origin": app_origin})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == app_origin
+        assert "x-request-id" in refused.headers["access-control-expose-headers"].lower()
+    # Without listed origins the gateway sends no CORS headers at all.
+    plain = await world.gateway.get("/api/v1/genres", headers={"Origin": app_origin})
+    assert "access-control-allow-origin" not in plain.headers

@@ -402,6 +402,17 @@ class GatewaySettings(BaseModel):
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     # The live-sync WebSocket relay gives up on an upstream that does not answer the handshake.
     websocket_connect_timeout_sec: float = Field(default=5.0, gt=0)
+    # Browser apps on these origins may call the API (CORS); empty: none, as for native apps.
+    cors_origins: list[str] = []
+
+
+class McpSettings(BaseModel):
+    # The MCP endpoint as clients reach it (the OAuth resource identifier in the protected-resource
+    # metadata); unset: the mcp service URL + /mcp. Set it when a proxy or another host name fronts it.
+    public_url: str = ""
+    # `media-gateway mcp-stdio` only: the user's access token the tools act with (stdio has no HTTP
+    # Authorization header). Unset: only the public tools work.
+    access_token: SecretStr = Field(default=SecretStr(""), repr=False)
 
 
 class Settings(BaseSettings):
@@ -441,6 +452,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     playback: PlaybackSettings = PlaybackSettings()
     gateway: GatewaySettings = GatewaySettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _google_credentials_from_plain_env(self) -> Settings:
