@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--enrich", action="store_true", help="re-embed stale content, update quality scores")
     ingest.add_argument("--data-dir", type=Path, help="overrides MG_DATA_DIR")
 
+    sub.add_parser(
+        "mcp-stdio",
+        help="the MCP tools over stdin/stdout (the user's token from MG_MCP__ACCESS_TOKEN)",
+    )
+
     from media_gateway.auth.cli import add_parser as add_auth_parser
 
     add_auth_parser(sub)
@@ -75,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         from media_gateway.auth.cli import run as run_auth
 
         return run_auth(settings, args)
+
+    if args.command == "mcp-stdio":
+        import asyncio
+
+        from media_gateway.core.logging import configure_logging
+        from media_gateway.mcp.stdio import run_stdio
+
+        configure_logging(settings.log_level, settings.log_json)
+        asyncio.run(run_stdio(settings))
+        return 0
 
     # Imported late: `--help` should not pay for loading every service.
     from media_gateway import runner
