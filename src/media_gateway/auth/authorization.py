@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
 from media_gateway.auth import repository
-from media_gateway.auth.errors import AuthorizationRequestError, PendingAuthorizationNotFound
+from media_gateway.auth.errors import AuthorizationRequestError, OAuthError, PendingAuthorizationNotFound
 from media_gateway.auth.issuance import new_opaque_token, token_hash
 from media_gateway.auth.oauth_clients import GRANT_AUTHORIZATION_CODE, SERVICE_ONLY_SCOPES
 from media_gateway.auth.params import Params
+from media_gateway.auth.resources import resolve_resource
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.redis import redis_key
 
@@ -35,6 +36,10 @@ class PendingAuthorization:
     scope: str
     state: str | None
     code_challenge: str
+    # RFC 8707: the one resource the code, and every token of its family, is for.
+    resource: str | None = None
+    # Registered by anyone (RFC 7591): the consent page says the client is not ours.
+    self_registered: bool = False
 
 
 def pkce_s256(verifier: str) -> str:
@@ -95,6 +100,8 @@ async def start_authorization(ctx: ServiceContext, params: Mapping[str, str]) ->
         return AuthorizationRedirect(url)
 
     if isinstance(params, Params) and params.duplicates:
+        if "resource" in params.duplicates:
+            raise fail("invalid_target", "only one resource per request is supported")
         raise fail("invalid_request", "a parameter was repeated")
     if params.get("response_type") != "code":
         raise fail("unsupported_response_type", "only response_type=code is supported")
@@ -116,6 +123,10 @@ async def start_authorization(ctx: ServiceContext, params: Mapping[str, str]) ->
         scope = " ".join(dict.fromkeys(wanted))
     else:
         scope = " ".join(allowed)
+    try:
+        resource = resolve_resource(ctx.settings, params.get("resource"))
+    except OAuthError as exc:
+        raise fail(exc.error, exc.description) from exc
     pending = PendingAuthorization(
         request_id=secrets.token_urlsafe(24),
         client_id=client.client_id,
@@ -124,6 +135,8 @@ async def start_authorization(ctx: ServiceContext, params: Mapping[str, str]) ->
         scope=scope,
         state=state,
         code_challenge=challenge,
+        resource=resource,
+        self_registered=client.self_registered,
     )
     await ctx.redis.set(
         _pending_key(ctx, pending.request_id),
@@ -164,6 +177,7 @@ async def complete_authorization(ctx: ServiceContext, request_id: str, user_id: 
             redirect_uri=pending.redirect_uri,
             scope=pending.scope,
             code_challenge=pending.code_challenge,
+            resource=pending.resource,
             ttl_sec=ctx.settings.auth.authorization_code_ttl_sec,
         )
     return redirect_with(

@@ -11,6 +11,7 @@ from media_gateway.auth.issuance import IssuedTokens, issue_client_token, issue_
 from media_gateway.auth.oauth_clients import resolve_scope
 from media_gateway.auth.params import Params
 from media_gateway.auth.repository import ClientRow
+from media_gateway.auth.resources import granted_resource, resolve_resource
 from media_gateway.core.app import ServiceContext
 
 
@@ -25,6 +26,8 @@ async def authorization_code_grant(ctx: ServiceContext, client: ClientRow, param
     code = _required(params, "code")
     verifier = params.get("code_verifier")
     code_hash = token_hash(code)
+    # Malformed or foreign before the code is spent; a mismatch with the code's resource spends it.
+    requested_resource = resolve_resource(ctx.settings, params.get("resource"))
     error: OAuthError | None = None
     issued: IssuedTokens | None = None
     async with ctx.engine.begin() as conn:
@@ -45,9 +48,16 @@ async def authorization_code_grant(ctx: ServiceContext, client: ClientRow, param
             error = OAuthError("invalid_grant", "code_verifier is required (PKCE)")
         elif not pkce_matches(verifier, row.code_challenge):
             error = OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+        elif requested_resource is not None and requested_resource != row.resource:
+            error = OAuthError("invalid_target", "the authorization code was not issued for this resource")
         else:
             issued = await issue_user_tokens(
-                ctx, conn, client_id=client.client_id, user_id=row.user_id, scope=row.scope
+                ctx,
+                conn,
+                client_id=client.client_id,
+                user_id=row.user_id,
+                scope=row.scope,
+                resource=row.resource,
             )
             assert issued.family_id is not None
             await repository.set_code_family(conn, code_hash, issued.family_id)
@@ -88,6 +98,8 @@ async def refresh_token_grant(ctx: ServiceContext, client: ClientRow, params: Pa
                     # Raised inside the transaction: the rotation rolls back and the token stays usable.
                     raise OAuthError("invalid_scope", "a refresh may only narrow the original scope")
                 scope = " ".join(dict.fromkeys(wanted))
+            # Raised here too: a refused resource leaves the refresh token usable.
+            resource = granted_resource(ctx.settings, rotated.resource, params.get("resource"))
             issued = await issue_user_tokens(
                 ctx,
                 conn,
@@ -95,6 +107,7 @@ async def refresh_token_grant(ctx: ServiceContext, client: ClientRow, params: Pa
                 user_id=rotated.user_id,
                 scope=scope,
                 family_id=rotated.family_id,
+                resource=resource,
             )
     if error is not None:
         raise error
@@ -106,11 +119,15 @@ async def client_credentials_grant(ctx: ServiceContext, client: ClientRow, param
     if client.is_public:
         raise OAuthError("unauthorized_client", "client_credentials needs a confidential client")
     scope = resolve_scope(client, params.get("scope"), for_user=False)
-    return await issue_client_token(ctx, client_id=client.client_id, scope=scope)
+    resource = resolve_resource(ctx.settings, params.get("resource"))
+    return await issue_client_token(ctx, client_id=client.client_id, scope=scope, resource=resource)
 
 
 async def device_code_grant(ctx: ServiceContext, client: ClientRow, params: Params) -> IssuedTokens:
     device_code = _required(params, "device_code")
+    if params.get("resource") is not None:
+        # The device authorization request names no resource, so there is none to bind the grant to.
+        raise OAuthError("invalid_target", "resource indicators are not supported with the device grant")
     device_hash = token_hash(device_code)
     error: OAuthError | None = None
     issued: IssuedTokens | None = None

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from media_gateway.auth import repository
+from media_gateway.auth.resources import audience
 from media_gateway.auth.state import auth_state
 from media_gateway.core.app import ServiceContext
 
@@ -53,6 +54,7 @@ async def mint_access_token(
     scope: str,
     token_use: str,
     family_id: uuid.UUID | None,
+    resource: str | None = None,
 ) -> tuple[str, int]:
     keyset = await auth_state(ctx).keys.get()
     settings = ctx.settings
@@ -60,7 +62,7 @@ async def mint_access_token(
     ttl = settings.auth.access_token_ttl_sec
     claims: dict[str, Any] = {
         "iss": settings.token_issuer,
-        "aud": settings.auth.audience,
+        "aud": audience(settings, resource),
         "sub": subject,
         "iat": now,
         "nbf": now,
@@ -84,13 +86,15 @@ async def issue_user_tokens(
     user_id: uuid.UUID,
     scope: str,
     family_id: uuid.UUID | None = None,
+    resource: str | None = None,
 ) -> IssuedTokens:
-    """An access token and a refresh token for a user; a new family unless `family_id` continues one.
-    Runs in the caller's transaction, so a failed grant leaves nothing behind."""
+    """An access token and a refresh token for a user; a new family unless `family_id` continues one
+    (whose `resource` the caller passes again). Runs in the caller's transaction, so a failed grant
+    leaves nothing behind."""
     if family_id is None:
         family_id = uuid.uuid4()
         await repository.insert_family(
-            conn, family_id=family_id, client_id=client_id, user_id=user_id, scope=scope
+            conn, family_id=family_id, client_id=client_id, user_id=user_id, scope=scope, resource=resource
         )
     refresh = new_opaque_token()
     await repository.insert_refresh_token(
@@ -106,6 +110,7 @@ async def issue_user_tokens(
         scope=scope,
         token_use="user",  # noqa: S106 - not a secret
         family_id=family_id,
+        resource=resource,
     )
     return IssuedTokens(
         access_token=access, expires_in=ttl, scope=scope, refresh_token=refresh, family_id=family_id
@@ -120,7 +125,9 @@ async def issue_tokens(
         return await issue_user_tokens(ctx, conn, client_id=client_id, user_id=user_id, scope=scope)
 
 
-async def issue_client_token(ctx: ServiceContext, *, client_id: str, scope: str) -> IssuedTokens:
+async def issue_client_token(
+    ctx: ServiceContext, *, client_id: str, scope: str, resource: str | None = None
+) -> IssuedTokens:
     access, ttl = await mint_access_token(
         ctx,
         subject=client_id,
@@ -128,5 +135,6 @@ async def issue_client_token(ctx: ServiceContext, *, client_id: str, scope: str)
         scope=scope,
         token_use="client",  # noqa: S106 - not a secret
         family_id=None,
+        resource=resource,
     )
     return IssuedTokens(access_token=access, expires_in=ttl, scope=scope, refresh_token=None, family_id=None)

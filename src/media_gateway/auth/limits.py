@@ -71,6 +71,9 @@ DEVICE = Policy("device", lambda s: s.rate_limit_device_per_min, 60, "oauth")
 AUTHORIZE = Policy("authorize", lambda s: s.rate_limit_authorize_per_min, 60, "oauth")
 LOGIN = Policy("login", lambda s: s.rate_limit_login_per_min, 60, "problem")
 REGISTER = Policy("register", lambda s: s.rate_limit_register_per_hour, 3600, "problem")
+CLIENT_REGISTRATION = Policy(
+    "client_registration", lambda s: s.rate_limit_client_registration_per_hour, 3600, "oauth"
+)
 
 
 def rate_limiter(ctx: ServiceContext) -> RateLimiter:
@@ -115,6 +118,13 @@ def _bounded(subject: str) -> str:
     return f"{kind}:sha256:{hashlib.sha256(rest.encode('utf-8')).hexdigest()}"
 
 
+def client_address_subject(request: Request) -> str:
+    ctx: ServiceContext = request.app.state.ctx
+    trusted = parse_networks(ctx.settings.auth.trusted_proxies)
+    ip = client_ip(request, trusted, header=ctx.settings.auth.forwarded_header)
+    return _bounded(f"ip:{ip_bucket(ip)}")
+
+
 async def rate_limit_subject(request: Request) -> str:
     """Who a request is counted against (see the module docstring)."""
     ctx: ServiceContext = request.app.state.ctx
@@ -124,9 +134,7 @@ async def rate_limit_subject(request: Request) -> str:
     subject = await _token_subject(request, ctx)
     if subject:
         return _bounded(subject)
-    trusted = parse_networks(ctx.settings.auth.trusted_proxies)
-    ip = client_ip(request, trusted, header=ctx.settings.auth.forwarded_header)
-    return _bounded(f"ip:{ip_bucket(ip)}")
+    return client_address_subject(request)
 
 
 def _rejection(policy: Policy, decision: RateLimitDecision) -> Response:
@@ -161,11 +169,12 @@ def _unavailable(policy: Policy) -> Response:
     )
 
 
-async def enforce(request: Request, policy: Policy) -> RateLimitDecision:
-    """Count this request under `policy`; raise `RateLimitRejected` when over it or unable to tell."""
+async def enforce(request: Request, policy: Policy, subject: str | None = None) -> RateLimitDecision:
+    """Count this request under `policy` (against `subject`, by default the caller as the module
+    docstring says); raise `RateLimitRejected` when over it or unable to tell."""
     ctx: ServiceContext = request.app.state.ctx
     auth = ctx.settings.auth
-    subject = await rate_limit_subject(request)
+    subject = subject or await rate_limit_subject(request)
     key = redis_key(ctx.settings, "auth", "rl", policy.name, subject)
     metrics = RateLimitMetrics.of(ctx.registry)
     try:
@@ -221,3 +230,9 @@ async def limit_login(request: Request) -> None:
 async def limit_register(request: Request) -> None:
     """Account registration: 5/hour."""
     await enforce(request, REGISTER)
+
+
+async def limit_client_registration(request: Request) -> None:
+    """POST /auth/register (RFC 7591): 20/hour per client address. Never per presented credentials:
+    anyone can make up Basic credentials, and each made-up id would get a budget of its own."""
+    await enforce(request, CLIENT_REGISTRATION, client_address_subject(request))

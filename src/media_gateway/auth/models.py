@@ -74,6 +74,8 @@ clients = Table(
     Column("redirect_uris", ARRAY(Text), nullable=False, server_default="{}"),
     Column("grant_types", ARRAY(Text), nullable=False, server_default="{}"),
     Column("scopes", ARRAY(Text), nullable=False, server_default="{}"),
+    # Registered through RFC 7591 by anyone: the consent page says it is not ours.
+    Column("self_registered", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -84,6 +86,8 @@ token_families = Table(
     Column("client_id", Text, ForeignKey("auth.clients.client_id", ondelete="CASCADE"), nullable=False),
     Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE")),
     Column("scope", Text, nullable=False, server_default=""),
+    # The RFC 8707 resource the grant was for, in every access token's `aud`; a refresh cannot change it.
+    Column("resource", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
     Column("revoked_reason", Text),
@@ -116,6 +120,7 @@ authorization_codes = Table(
     Column("redirect_uri", Text, nullable=False),
     Column("scope", Text, nullable=False, server_default=""),
     Column("code_challenge", Text, nullable=False),
+    Column("resource", Text),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
     # The family the code's tokens belong to: a replayed code revokes it.

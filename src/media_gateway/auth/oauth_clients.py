@@ -68,6 +68,7 @@ async def create_client(
     scopes: list[str],
     confidential: bool,
     client_id: str | None = None,
+    self_registered: bool = False,
 ) -> NewClient:
     for uri in redirect_uris:
         if not valid_redirect_uri(uri):
@@ -92,6 +93,7 @@ async def create_client(
         redirect_uris=redirect_uris,
         grant_types=grant_types,
         scopes=scopes,
+        self_registered=self_registered,
     )
     if not await repository.insert_client(conn, client):
         raise ValueError(f"client_id {client.client_id} is taken")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}"
     "label{display:block;margin:.6rem 0 .2rem}input{width:100%;padding:.4rem;box-sizing:border-box}"
     "button{margin:.8rem .4rem 0 0;padding:.5rem 1rem}.error{color:#b00020}"
+    ".notice{border-left:4px solid #b26a00;padding:.4rem .8rem;background:#fff6e5}"
 )
 
 
@@ -45,15 +46,26 @@ def login_consent_page(
     scope: str,
     google_enabled: bool,
     error: str | None = None,
+    self_registered: bool = False,
+    redirect_uri: str = "",
 ) -> str:
     scopes = "".join(f"<li>{escape(s)}</li>" for s in scope.split()) or "<li>basic access</li>"
+    notice = ""
+    if self_registered:
+        # Anyone can register a client under any name: say so, and where the browser goes next.
+        host = urlsplit(redirect_uri).netloc or redirect_uri
+        notice = (
+            "<p class=notice role=note>This is a third-party application, not one of Media Gateway's: "
+            "it registered itself, and its name is its own claim. Continue only if you started this "
+            f"sign-in from it. Afterwards you will be sent to <strong>{escape(host)}</strong>.</p>"
+        )
     google = ""
     if google_enabled:
         href = "/auth/oauth/google/authorize?" + urlencode({"request_id": request_id})
         google = f'<p><a href="{escape(href)}">Sign in with Google</a></p>'
     body = (
         f"<p><strong>{escape(client_name)}</strong> asks to access your Media Gateway account:</p>"
-        f"<ul>{scopes}</ul>{_error(error)}"
+        f"<ul>{scopes}</ul>{notice}{_error(error)}"
         '<form method=post action="/auth/authorize">'
         f"{_hidden('request_id', request_id)}{_hidden('csrf_token', csrf_token)}{_credentials()}"
         "<button name=action value=allow type=submit>Sign in and allow</button>"

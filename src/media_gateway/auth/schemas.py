@@ -144,6 +144,8 @@ class ClientOut(BaseModel):
     redirect_uris: list[str]
     grant_types: list[str]
     scopes: list[str]
+    # Registered by anyone through POST /auth/register (RFC 7591), not by an operator.
+    self_registered: bool = False
     # Only in the answer to a creation: it is never shown again.
     client_secret: str | None = None
 
@@ -158,3 +160,22 @@ class DeviceDecision(BaseModel):
 class KeyRotation(BaseModel):
     current_kid: str
     published_kids: list[str]
+
+
+class ClientRegistrationRequest(BaseModel):
+    """RFC 7591 §2 client metadata, as far as we act on it; other members are ignored (§2: the server
+    "MUST ignore any client metadata sent by the client that it does not understand")."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    redirect_uris: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=list, max_length=20
+    )
+    # RFC 7591 §2: the default is client_secret_basic; a native app or assistant asks for "none".
+    token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 - a method name
+    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"], max_length=10)
+    response_types: list[str] = Field(default_factory=lambda: ["code"], max_length=10)
+    client_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
+    ) = None
+    scope: Annotated[str, StringConstraints(max_length=1000)] | None = None

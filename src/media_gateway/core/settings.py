@@ -292,8 +292,19 @@ class AuthSettings(BaseModel):
     rate_limit_authorize_per_min: int = Field(default=20, ge=1)
     rate_limit_login_per_min: int = Field(default=10, ge=1)
     rate_limit_register_per_hour: int = Field(default=5, ge=1)
+    # POST /auth/register (RFC 7591), per client address.
+    rate_limit_client_registration_per_hour: int = Field(default=20, ge=1)
     # Multiplies every window (tests shorten it to watch a window recover).
     rate_limit_window_scale: float = Field(default=1.0, gt=0)
+    # Open dynamic client registration (RFC 7591, POST /auth/register): how an MCP assistant signs a user
+    # in without an operator. Such clients get user scopes only, and act only after a user's consent on
+    # a page that says they are not ours, so it is on by default; turn it off, or require the token below.
+    client_registration_enabled: bool = True
+    # When set, registration needs `Authorization: Bearer <this>` (an RFC 7591 initial access token).
+    registration_access_token: SecretStr = Field(default=SecretStr(""), repr=False)
+    # RFC 8707 resources a token may be asked for (exact URIs); empty: the gateway's URL and the MCP
+    # endpoint's (`mcp.public_url`, else the mcp service URL + /mcp).
+    resource_indicators: list[str] = []
     # Peers (CIDRs) whose forwarded header names the client; anyone else is the client.
     trusted_proxies: TrustedProxies = []
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"

@@ -33,7 +33,8 @@ def auth_settings(settings: Settings) -> AuthSettings:
             "issuer_url": settings.token_issuer,
             "resource_server_url": resource_url(settings),
             # Our tokens carry the system's audience (`MG_AUTH__AUDIENCE`), which the verifier
-            # checks; the auth server does not bind tokens to RFC 8707 resource indicators.
+            # checks. A token asked for this resource (RFC 8707) names it in `aud` too, but tokens
+            # from the API's own sign-in name none, and they are as much the user's.
             "validate_token_resource": False,
         }
     )

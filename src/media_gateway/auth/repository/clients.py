@@ -30,8 +30,10 @@ async def list_clients(conn: AsyncConnection) -> list[ClientRow]:
 async def insert_client(conn: AsyncConnection, client: ClientRow) -> bool:
     result = await conn.execute(
         text(
-            "INSERT INTO auth.clients (client_id, secret_hash, name, redirect_uris, grant_types, scopes) "
-            "VALUES (:client_id, :secret_hash, :name, :redirect_uris, :grant_types, :scopes) "
+            "INSERT INTO auth.clients "
+            "(client_id, secret_hash, name, redirect_uris, grant_types, scopes, self_registered) "
+            "VALUES (:client_id, :secret_hash, :name, :redirect_uris, :grant_types, :scopes, "
+            ":self_registered) "
             "ON CONFLICT (client_id) DO NOTHING RETURNING client_id"
         ),
         {
@@ -41,6 +43,7 @@ async def insert_client(conn: AsyncConnection, client: ClientRow) -> bool:
             "redirect_uris": client.redirect_uris,
             "grant_types": client.grant_types,
             "scopes": client.scopes,
+            "self_registered": client.self_registered,
         },
     )
     return result.first() is not None

@@ -18,13 +18,14 @@ async def insert_code(
     redirect_uri: str,
     scope: str,
     code_challenge: str,
+    resource: str | None,
     ttl_sec: int,
 ) -> None:
     await conn.execute(
         text(
             "INSERT INTO auth.authorization_codes "
-            "(code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at) "
-            "VALUES (:h, :client_id, :user_id, :redirect_uri, :scope, :challenge, "
+            "(code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, expires_at) "
+            "VALUES (:h, :client_id, :user_id, :redirect_uri, :scope, :challenge, :resource, "
             "now() + make_interval(secs => :ttl))"
         ),
         {
@@ -34,6 +35,7 @@ async def insert_code(
             "redirect_uri": redirect_uri,
             "scope": scope,
             "challenge": code_challenge,
+            "resource": resource,
             "ttl": ttl_sec,
         },
     )
@@ -48,6 +50,7 @@ class CodeRow:
     code_challenge: str
     expired: bool
     family_id: uuid.UUID | None
+    resource: str | None
 
 
 async def consume_code(conn: AsyncConnection, code_hash: str) -> CodeRow | None:
@@ -56,7 +59,7 @@ async def consume_code(conn: AsyncConnection, code_hash: str) -> CodeRow | None:
         text(
             "UPDATE auth.authorization_codes SET used_at = now() WHERE code_hash = :h AND used_at IS NULL "
             "RETURNING client_id, user_id, redirect_uri, scope, code_challenge, "
-            "expires_at <= now() AS expired, family_id"
+            "expires_at <= now() AS expired, family_id, resource"
         ),
         {"h": code_hash},
     )
@@ -71,6 +74,7 @@ async def consume_code(conn: AsyncConnection, code_hash: str) -> CodeRow | None:
         row.code_challenge,
         row.expired,
         row.family_id,
+        row.resource,
     )
 
 

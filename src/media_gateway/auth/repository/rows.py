@@ -29,6 +29,7 @@ class ClientRow:
     redirect_uris: list[str]
     grant_types: list[str]
     scopes: list[str]
+    self_registered: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -52,7 +53,10 @@ SELECT_USER = (
     "SELECT id, email, email_verified, password_hash, display_name, region, platforms, favourite_genres,"
     " max_certification FROM auth.users "
 )
-SELECT_CLIENT = "SELECT client_id, secret_hash, name, redirect_uris, grant_types, scopes FROM auth.clients "
+SELECT_CLIENT = (
+    "SELECT client_id, secret_hash, name, redirect_uris, grant_types, scopes, self_registered"
+    " FROM auth.clients "
+)
 
 
 def user_from_row(row: Any) -> UserRow:
@@ -77,4 +81,5 @@ def client_from_row(row: Any) -> ClientRow:
         redirect_uris=list(row.redirect_uris or []),
         grant_types=list(row.grant_types or []),
         scopes=list(row.scopes or []),
+        self_registered=row.self_registered,
     )

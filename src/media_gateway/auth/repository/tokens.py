@@ -11,14 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def insert_family(
-    conn: AsyncConnection, *, family_id: uuid.UUID, client_id: str, user_id: uuid.UUID | None, scope: str
+    conn: AsyncConnection,
+    *,
+    family_id: uuid.UUID,
+    client_id: str,
+    user_id: uuid.UUID | None,
+    scope: str,
+    resource: str | None = None,
 ) -> None:
     await conn.execute(
         text(
-            "INSERT INTO auth.token_families (id, client_id, user_id, scope) "
-            "VALUES (:id, :client_id, :user_id, :scope)"
+            "INSERT INTO auth.token_families (id, client_id, user_id, scope, resource) "
+            "VALUES (:id, :client_id, :user_id, :scope, :resource)"
         ),
-        {"id": family_id, "client_id": client_id, "user_id": user_id, "scope": scope},
+        {"id": family_id, "client_id": client_id, "user_id": user_id, "scope": scope, "resource": resource},
     )
 
 
@@ -40,6 +46,7 @@ class RotatedRefresh:
     client_id: str
     user_id: uuid.UUID | None
     scope: str
+    resource: str | None
 
 
 async def rotate_refresh_token(
@@ -53,12 +60,12 @@ async def rotate_refresh_token(
             "FROM auth.token_families AS f "
             "WHERE t.token_hash = :h AND t.family_id = f.id AND t.rotated_at IS NULL "
             "AND t.expires_at > now() AND f.revoked_at IS NULL AND f.client_id = :client_id "
-            "RETURNING f.id, f.client_id, f.user_id, f.scope"
+            "RETURNING f.id, f.client_id, f.user_id, f.scope, f.resource"
         ),
         {"h": token_hash, "client_id": client_id},
     )
     row = result.first()
-    return RotatedRefresh(row.id, row.client_id, row.user_id, row.scope) if row else None
+    return RotatedRefresh(row.id, row.client_id, row.user_id, row.scope, row.resource) if row else None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def _out(client: ClientRow, secret: str | None = None) -> ClientOut:
         redirect_uris=client.redirect_uris,
         grant_types=client.grant_types,
         scopes=client.scopes,
+        self_registered=client.self_registered,
         client_secret=secret,
     )
 

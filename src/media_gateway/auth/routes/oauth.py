@@ -18,7 +18,6 @@ from media_gateway.auth.oauth_clients import (
     GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
     GRANT_TYPES,
-    SERVICE_ONLY_SCOPES,
     USER_SCOPES,
     authenticate_client,
     resolve_scope,
@@ -126,7 +125,7 @@ async def device_authorization(request: Request) -> JSONResponse:
 def server_metadata(ctx: ServiceContext) -> dict[str, Any]:
     issuer = ctx.settings.token_issuer
     auth_methods = ["client_secret_basic", "client_secret_post", "none"]
-    return {
+    metadata: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/auth/authorize",
         "token_endpoint": f"{issuer}/auth/token",
@@ -135,7 +134,9 @@ def server_metadata(ctx: ServiceContext) -> dict[str, Any]:
         "device_authorization_endpoint": f"{issuer}/auth/device",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "userinfo_endpoint": f"{issuer}/api/v1/users/me",
-        "scopes_supported": [*USER_SCOPES, *sorted(SERVICE_ONLY_SCOPES), "internal"],
+        # Only what a client may ask a user for: MCP clients request every advertised scope, and the
+        # services' own (admin, internal) are granted to registered confidential clients only.
+        "scopes_supported": list(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
@@ -145,6 +146,9 @@ def server_metadata(ctx: ServiceContext) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "authorization_response_iss_parameter_supported": True,
     }
+    if ctx.settings.auth.client_registration_enabled:
+        metadata["registration_endpoint"] = f"{issuer}/auth/register"
+    return metadata
 
 
 @router.get("/.well-known/oauth-authorization-server")

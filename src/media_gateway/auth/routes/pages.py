@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from media_gateway.auth import accounts, pages
 from media_gateway.auth.authorization import (
     AuthorizationRedirect,
+    PendingAuthorization,
     complete_authorization,
     deny_authorization,
     load_pending,
@@ -47,9 +48,7 @@ def _google_enabled(ctx: ServiceContext) -> bool:
 
 async def _login_page(
     ctx: ServiceContext,
-    request_id: str,
-    client_name: str,
-    scope: str,
+    pending: PendingAuthorization,
     *,
     error: str | None = None,
     status: int = 200,
@@ -57,12 +56,14 @@ async def _login_page(
     csrf = await issue_csrf(ctx)
     response = _html(
         pages.login_consent_page(
-            request_id=request_id,
+            request_id=pending.request_id,
             csrf_token=csrf,
-            client_name=client_name,
-            scope=scope,
+            client_name=pending.client_name,
+            scope=pending.scope,
             google_enabled=_google_enabled(ctx),
             error=error,
+            self_registered=pending.self_registered,
+            redirect_uri=pending.redirect_uri,
         ),
         status,
     )
@@ -83,7 +84,7 @@ async def authorize(request: Request) -> Response:
         return _bad_request(f"This sign-in link is not valid: {exc}.")
     except AuthorizationRedirect as redirect:
         return RedirectResponse(redirect.url, status_code=303, headers={"Cache-Control": "no-store"})
-    return await _login_page(ctx, pending.request_id, pending.client_name, pending.scope)
+    return await _login_page(ctx, pending)
 
 
 @router.post("/auth/authorize", response_class=HTMLResponse, dependencies=[Depends(limit_login)])
@@ -103,14 +104,7 @@ async def authorize_decision(request: Request) -> Response:
                 ctx, email=form.get("email", "").strip().lower(), password=form.get("password", "")
             )
         except accounts.InvalidCredentials:
-            return await _login_page(
-                ctx,
-                request_id,
-                pending.client_name,
-                pending.scope,
-                error="Invalid email or password.",
-                status=401,
-            )
+            return await _login_page(ctx, pending, error="Invalid email or password.", status=401)
         url = await complete_authorization(ctx, request_id, user.id)
     except PendingAuthorizationNotFound:
         return _bad_request("This sign-in request has expired. Go back to the application and start again.")
