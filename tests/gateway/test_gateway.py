@@ -472,3 +472,20 @@ async def test_browser_apps_on_listed_origins_get_cors_headers(world: World) -> 
     # Without listed origins the gateway sends no CORS headers at all.
     plain = await world.gateway.get("/api/v1/genres", headers={"Origin": app_origin})
     assert "access-control-allow-origin" not in plain.headers
+
+
+async def test_live_sync_with_its_service_down_is_closed_with_try_again_later(world: World) -> None:
+    settings = world.settings.model_copy(
+        update={
+            "service_urls": world.settings.service_urls.model_copy(
+                update={"sync": f"http://127.0.0.1:{free_port()}"}
+            )
+        }
+    )
+    async with serving(create_gateway(settings)) as url:
+        ws_url = url.replace("http://", "ws://") + "/api/v1/sync/ws"
+        async with connect(ws_url, subprotocols=["mg.sync.v1", f"bearer.{world.token}"]) as socket:  # type: ignore[list-item]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
