@@ -49,12 +49,13 @@ from bench.loadgen import LoadSpec, http_request, run_load
 from tests.e2e.stack import StackProcess
 from tests.support import free_port, world_traversable_dir
 
+from media_gateway.catalog.vectors import catalog_vector_replica
 from media_gateway.core.db import make_engine
 from media_gateway.core.embeddings import get_embedder
 from media_gateway.core.http import HttpClientFactory
 from media_gateway.core.redis import make_redis
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import EdgeVectorIndex, VectorPoint, make_vector_index
+from media_gateway.core.vectors import EdgeVectorIndex, VectorPoint
 from media_gateway.discovery.intent import CatalogTitleResolver, IntentParser
 from media_gateway.discovery.search.catalog_feed import catalog_docs
 from media_gateway.discovery.search.hybrid import MIN_SIMILARITY, SEMANTIC_CANDIDATES, HybridSearch
@@ -314,7 +315,8 @@ async def _floors(settings: Settings, movies: Sequence[TmdbMovie]) -> tuple[dict
     root = settings.data_dir / "bench-floors"
     index = KeywordIndex(root / "keyword")
     embedder = get_embedder(settings)
-    vectors = make_vector_index(settings, embedder.dimension)
+    # What a discovery process holds: a replica of the catalog's vectors, loaded from PostgreSQL.
+    vectors = catalog_vector_replica(settings, engine, embedder)
     http = HttpClientFactory(settings)
     try:
         await index.build(catalog_docs(engine))

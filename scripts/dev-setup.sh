@@ -63,22 +63,26 @@ echo "dev-setup: starting the services"
 
 if [[ "$demo" == 1 ]]; then
   echo "dev-setup: waiting for discovery, SONA and ingestion (first start: up to a few minutes)"
-  probe='import sys, urllib.request as r; [r.urlopen(f"http://127.0.0.1:{p}/health/ready", timeout=4).close() for p in (8081, 8082, 8085)]'
   ready=0
   for _ in $(seq 150); do
-    if "${compose[@]}" exec -T vector-services python -c "$probe" >/dev/null 2>&1; then
-      ready=1
-      break
-    fi
+    ready=1
+    for pair in discovery:8081 sona:8082 ingestion:8085; do
+      probe="import urllib.request as r; r.urlopen('http://127.0.0.1:${pair#*:}/health/ready', timeout=4).close()"
+      if ! "${compose[@]}" exec -T "${pair%%:*}" python -c "$probe" >/dev/null 2>&1; then
+        ready=0
+        break
+      fi
+    done
+    [[ "$ready" == 1 ]] && break
     sleep 2
   done
   if [[ "$ready" == 0 ]]; then
-    echo "dev-setup: vector-services not ready after 5 minutes; see: docker compose logs vector-services" >&2
+    echo "dev-setup: discovery, SONA or ingestion not ready after 5 minutes; see: docker compose logs" >&2
     exit 1
   fi
   echo "dev-setup: loading the demo catalog in the background"
   # Inside the container: the admin token is already in its environment, and no curl is needed here.
-  "${compose[@]}" exec -T vector-services python -c '
+  "${compose[@]}" exec -T ingestion python -c '
 import json, os, urllib.error, urllib.request
 request = urllib.request.Request(
     "http://127.0.0.1:8085/api/v1/admin/ingest",
@@ -99,7 +103,7 @@ cat <<'EOF'
 Media Gateway is running in containers (ports published on 127.0.0.1):
   gateway :8080  discovery :8081  sona :8082  auth :8083  sync :8084  ingestion :8085  playback :8086  mcp :3000
   curl localhost:8080/health/aggregate
-  docker compose logs -f vector-services       # discovery, SONA and ingestion share this container
+  docker compose logs -f discovery             # or any other service name
   docker compose down                          # stop (add -v to delete the data volumes too)
 The admin token is MG_ADMIN_TOKEN in .env.
 EOF

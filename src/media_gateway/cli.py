@@ -28,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run one service, or several in one process (the container entry point)",
-        description="Several names run in one process: discovery, SONA and ingestion must, as they share "
-        "the in-process vector engine (`serve discovery sona ingestion`).",
+        description="Several names run in one process (`serve discovery sona ingestion`). With --workers, "
+        "one service runs as that many processes; ingestion runs as one.",
     )
     serve.add_argument(
         "names", nargs="+", choices=SERVICE_NAMES, metavar="NAME", help=", ".join(SERVICE_NAMES)

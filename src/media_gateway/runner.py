@@ -246,10 +246,7 @@ async def run_stack(settings: Settings, services: Sequence[ServiceName] = SERVIC
 
 
 async def serve_services(settings: Settings, ports: dict[ServiceName, int]) -> None:
-    """Serve these services in this process, nothing else: no embedded servers, no migrations.
-
-    Apps of one process share its vector engine (one open shard per path), which is how discovery,
-    SONA and ingestion run together outside `up`."""
+    """Serve these services in this process, nothing else: no embedded servers, no migrations."""
     sockets = _bind_all(settings, ports)
     stop = asyncio.Event()
     names = ", ".join(ports)
@@ -296,10 +293,10 @@ def up(settings: Settings) -> int:
     return _run_cli(run_stack(settings))
 
 
-# These own the in-process vector engine, which takes an exclusive lock on its files: a second
-# process on the same data dir could not open it, so they share one process (`up`, or
-# `serve discovery sona ingestion`; README, "Scaling out").
-SINGLE_PROCESS_SERVICES: frozenset[ServiceName] = frozenset({"discovery", "sona", "ingestion"})
+# Ingestion serializes its catalog writes inside its process (entity resolution reads what the
+# previous batch wrote), so two of its processes could resolve one new title twice. Discovery and
+# SONA each keep a private replica of the catalog's vectors and scale out (README, "Scaling out").
+SINGLE_PROCESS_SERVICES: frozenset[ServiceName] = frozenset({"ingestion"})
 
 
 def serve(settings: Settings, services: Sequence[ServiceName], port: int | None = None) -> int:
@@ -323,8 +320,8 @@ def serve(settings: Settings, services: Sequence[ServiceName], port: int | None 
         return _run_cli(serve_services(settings, {service: port}))
     if service in SINGLE_PROCESS_SERVICES:
         return _refuse(
-            f"{service} runs as one process: the in-process vector engine it uses "
-            "belongs to one process (README, Scaling out)."
+            f"{service} runs as one process: it serializes its catalog writes inside that process "
+            "(README, Scaling out)."
         )
     return _serve_workers(settings, service, port)
 

@@ -71,7 +71,7 @@ def test_compose_files_follow_the_compose_specification(
     [
         lambda c: c["services"]["gateway"]["healthcheck"].update(intervall="10s"),
         lambda c: c["services"]["gateway"]["depends_on"]["migrate"].update(condition="service_done"),
-        lambda c: c["services"]["vector-services"]["networks"]["default"].update(alias=["discovery"]),
+        lambda c: c["services"]["gateway"]["networks"]["default"].update(alias=["gw"]),
     ],
     ids=["unknown-healthcheck-key", "unknown-condition", "misspelt-aliases"],
 )
@@ -108,15 +108,23 @@ def test_every_service_is_reachable_by_name_on_its_default_port(compose: dict[st
             assert other["environment"][f"MG_SERVICE_URLS__{service.upper()}"] == f"http://{service}:{port}"
 
 
-def test_the_services_sharing_the_vector_engine_share_one_container(compose: dict[str, Any]) -> None:
+def test_each_service_has_a_container_and_only_single_process_ones_keep_a_volume(
+    compose: dict[str, Any],
+) -> None:
     owner = _serving(compose)
-    (container,) = {owner[s] for s in SINGLE_PROCESS_SERVICES}
-    spec = compose["services"][container]
-    assert set(served_names(spec)) == SINGLE_PROCESS_SERVICES
-    # Replicas would each own an index of their own.
-    assert spec.get("scale", 1) == 1
-    assert spec.get("deploy", {}).get("replicas", 1) == 1
-    assert "/var/lib/media-gateway" in {v.split(":")[1] for v in spec["volumes"]}
+    # One service per container: discovery and SONA scale out on their own vector replicas.
+    for name, spec in app_services(compose).items():
+        assert served_names(spec) == [name], name
+    for service in SINGLE_PROCESS_SERVICES:
+        spec = compose["services"][owner[service]]
+        assert spec.get("scale", 1) == 1
+        assert spec.get("deploy", {}).get("replicas", 1) == 1
+    assert {"ingestion"} == SINGLE_PROCESS_SERVICES
+    assert "/var/lib/media-gateway" in {v.split(":")[1] for v in compose["services"]["ingestion"]["volumes"]}
+    # Nothing a discovery or SONA replica keeps on disk outlives it, so they share no volume that
+    # would make replicas contend for files.
+    for service in ("discovery", "sona"):
+        assert "volumes" not in compose["services"][service], service
 
 
 def test_healthchecks_probe_readiness_on_every_port_a_container_serves(compose: dict[str, Any]) -> None:
@@ -179,7 +187,7 @@ def _same(value: object, raw: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    "service", ["migrate", "gateway", "vector-services", "auth", "sync", "playback", "mcp"]
+    "service", ["migrate", "gateway", "discovery", "sona", "auth", "sync", "ingestion", "playback", "mcp"]
 )
 def test_settings_take_every_variable_a_container_gets(
     compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch

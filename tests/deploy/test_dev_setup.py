@@ -104,7 +104,11 @@ def test_dev_flag_adds_the_override_and_demo_is_loaded_through_the_ingestion_con
     prefix = "compose -f docker-compose.yml -f docker-compose.dev.yml "
     steps = [call.removeprefix(prefix).split(" -c ")[0] for call in calls if call.startswith(prefix)]
     assert steps[:3] == ["build", "run --rm migrate", "up -d"]
-    assert "exec -T vector-services python" in steps
+    # Each of the three is probed in its own container, and the demo is started from ingestion's.
+    for service in ("discovery", "sona", "ingestion"):
+        assert f"exec -T {service} python" in steps
+    assert [step for step in steps if step.startswith("exec")][-1] == "exec -T ingestion python"
+    assert "/api/v1/admin/ingest" in "\n".join(calls)
     assert "/api/v1/admin/ingest" in "\n".join(calls)
 
 

@@ -1,5 +1,6 @@
-"""`media-gateway serve discovery sona ingestion`: what the compose file's vector-services container
-runs, started here as a real subprocess against the machine's PostgreSQL and Redis."""
+"""`media-gateway serve discovery sona ingestion`: several services in one process (each container of
+the compose file runs one, but a small host may group them), started here as a real subprocess against
+the machine's PostgreSQL and Redis, and checked with the compose file's readiness probe."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ GROUP = ("discovery", "sona", "ingestion")
 
 
 def _probe(ports: list[int]) -> subprocess.CompletedProcess[str]:
-    """The vector-services healthcheck of docker-compose.yml, run here against `ports`."""
-    test = load(COMPOSE)["services"]["vector-services"]["healthcheck"]["test"]
+    """The discovery healthcheck of docker-compose.yml (every service's probe), run against `ports`."""
+    test = load(COMPOSE)["services"]["discovery"]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]
     command = [sys.executable, *test[2:4], *map(str, ports)]
     return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
@@ -42,9 +43,7 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-async def test_the_three_services_sharing_vectors_run_in_one_process(
-    scratch_settings: Settings, tmp_path: Path
-) -> None:
+async def test_three_services_run_in_one_process(scratch_settings: Settings, tmp_path: Path) -> None:
     env = {
         "MG_DATABASE_URL": scratch_settings.effective_database_url,
         "MG_REDIS_URL": scratch_settings.effective_redis_url,
@@ -60,9 +59,9 @@ async def test_the_three_services_sharing_vectors_run_in_one_process(
             for service in GROUP:
                 live = await client.get(stack.url(service) + "/health/live")
                 assert live.json()["service"] == service
-        # One process: no worker or helper processes, so one vector engine for the three.
+        # One process: no worker or helper processes.
         assert stack.descendants() == []
-        # The compose healthcheck passes on these three ports...
+        # The compose readiness probe passes on these three ports...
         probe = await asyncio.to_thread(_probe, [stack.ports[s] for s in GROUP])
         assert probe.returncode == 0, probe.stderr
         # ...and fails when one of them does not answer.

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from media_gateway.catalog.schemas import PLATFORMS
 from media_gateway.ingestion.datasets import fetch_tmdb5000
 from tests.e2e.stack import StackProcess
 from tests.ingestion.tmdb_data import cache_dir
@@ -85,8 +86,11 @@ async def test_a_users_journey_crosses_every_service(demo_stack: StackProcess) -
         assert found.status_code == 200, found.text
         anonymous = found.json()
         assert anonymous["personalized"] is False
-        watched = next(r for r in anonymous["results"] if r["offers"])
-        platform = watched["offers"][0]["platform"]
+        # A platform one subscribes to: free ones (Tubi) are not in a profile's list.
+        watched = next(
+            r for r in anonymous["results"] if any(o["platform"] in PLATFORMS for o in r["offers"])
+        )
+        platform = next(o["platform"] for o in watched["offers"] if o["platform"] in PLATFORMS)
 
         # Auth: a new account, a token, and a profile that subscribes to that platform.
         email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"

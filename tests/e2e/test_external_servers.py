@@ -135,7 +135,7 @@ async def test_serve_with_workers_shares_the_port_and_replaces_a_killed_worker(s
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("discovery", "--workers", "2"), "discovery runs as one process"),
+        (("ingestion", "--workers", "2"), "ingestion runs as one process"),
         (("sync", "--workers", "0"), "--workers: must be a whole number from 1 to 64"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -114,4 +116,25 @@ offers = Table(
     Index("offers_region_platform", "region", "platform"),
     Index("offers_expires_on", "expires_on"),
     Index("offers_available_since", "available_since"),
+)
+
+# Each title's vector as ingestion last wrote it: what every process that searches by vector loads
+# into an engine of its own and keeps current by polling `seq` (core.vectors.replica). Every write
+# takes a new `seq` under one advisory lock (catalog.repository.vectors), so `seq` order is commit
+# order and "what changed since N" misses nothing. A deleted title stays as a tombstone (`vector`
+# NULL) for readers to see; no foreign key, or the row would go with the title.
+content_vectors = Table(
+    "content_vectors",
+    metadata,
+    Column("content_id", UUID(as_uuid=True), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    # The embedder's `model_id` and vector size: a reader on another model ignores the row.
+    Column("model", String(200), nullable=False),
+    Column("dimension", Integer, nullable=False),
+    # float32, little-endian, `dimension` of them; NULL for a deleted title.
+    Column("vector", LargeBinary),
+    Column("payload", JSONB),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("vector IS NULL OR octet_length(vector) = 4 * dimension", name="content_vectors_length"),
+    Index("content_vectors_by_seq", "seq", unique=True),
 )

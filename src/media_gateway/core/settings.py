@@ -170,6 +170,8 @@ class VectorSettings(BaseModel):
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
     full_scan_threshold: int = 10_000
+    # How often a process reading vectors (discovery, SONA) asks the catalog what changed.
+    replica_poll_sec: float = Field(default=1.0, gt=0, le=60)
 
 
 class IngestionSettings(BaseModel):

@@ -16,7 +16,6 @@ from media_gateway.core.embeddings import get_embedder
 from media_gateway.core.errors import ProblemError
 from media_gateway.core.events import make_event_bus
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import make_vector_index
 from media_gateway.ingestion.pipeline import IngestionPipeline
 from media_gateway.ingestion.resolution import EntityResolver
 from media_gateway.ingestion.routes import router
@@ -31,13 +30,11 @@ logger = logging.getLogger(__name__)
 async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     """The pipeline and its parts, built once per app and shared by routes, webhooks and jobs."""
     embedder = get_embedder(ctx.settings)
-    vectors = make_vector_index(ctx.settings, embedder.dimension)
-    await vectors.open()
     bus = make_event_bus(ctx.settings, ctx.redis)
     # write_content recreates an entity deleted behind the cache, so hits need no extra query.
     resolver = EntityResolver(ctx.engine, ctx.redis, ctx.settings, verify_cached=False)
     await resolver.warm()
-    pipeline = IngestionPipeline(ctx.settings, ctx.engine, resolver, embedder, vectors, bus)
+    pipeline = IngestionPipeline(ctx.settings, ctx.engine, resolver, embedder, bus)
     jobs = IngestionJobs(ctx.settings, ctx.engine, pipeline)
 
     async def ingest_webhook_batch(batch: RawBatch) -> dict[str, Any]:
@@ -56,7 +53,6 @@ async def ingestion_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await scheduler
         await jobs.aclose()
-        await vectors.aclose()
         await embedder.aclose()
         await bus.aclose()
 

@@ -1,4 +1,8 @@
-"""Fetch → normalize → resolve → write catalog and offers → embed → vectors → events."""
+"""Fetch → normalize → resolve → write catalog and offers → embed → vectors → events.
+
+Vectors go to `catalog.content_vectors` in the transaction that stamps the title as embedded, so a
+title's stamp is set exactly when its vector is stored; every process that searches by vector reads
+them from there (core.vectors.replica)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ from media_gateway.catalog.schemas import NormalizedContent, NormalizeResult
 from media_gateway.core.embeddings import Embedder
 from media_gateway.core.events import Event, EventBus
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import VectorIndex, VectorIndexError, VectorPoint
 from media_gateway.ingestion import repository
 from media_gateway.ingestion.normalizers import get_normalizer
 from media_gateway.ingestion.resolution import EntityResolver
@@ -80,14 +83,12 @@ class IngestionPipeline:
         engine: AsyncEngine,
         resolver: EntityResolver,
         embedder: Embedder,
-        vectors: VectorIndex,
         bus: EventBus,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.resolver = resolver
         self.embedder = embedder
-        self.vectors = vectors
         self.bus = bus
         # Entity resolution reads what earlier records of the same run wrote, so batches are serial.
         self._write_lock = asyncio.Lock()
@@ -279,20 +280,23 @@ class IngestionPipeline:
         if not work:
             return []
         started = time.perf_counter()
-        try:
-            await self.vectors.replace_payloads({w.id: w.payload for w in work})
-        except VectorIndexError:
-            # The points are missing (a wiped index): rebuild them instead.
-            logger.warning("payload refresh failed; re-embedding", extra={"items": len(work)})
-            return await self._embed_work(work, report)
-        report.seconds["vector_upsert"] += time.perf_counter() - started
         # Under the write lock: these rows may be locked by the batch transaction running
         # concurrently, and two transactions updating the same titles in different orders deadlock.
         async with self._write_lock, self.engine.begin() as conn:
             await catalog.store_quality(conn, work)
-        report.counts["payload_refreshed"] += len(work)
-        report.counts["vectors_written"] += len(work)
-        return list(work)
+            stored = await catalog.store_vector_payloads(
+                conn, {w.id: w.payload for w in work}, self.embedder.model_id
+            )
+        report.seconds["vector_upsert"] += time.perf_counter() - started
+        refreshed = [w for w in work if w.id in stored]
+        report.counts["payload_refreshed"] += len(refreshed)
+        report.counts["vectors_written"] += len(refreshed)
+        missing = [w for w in work if w.id not in stored]
+        if missing:
+            # No vector of this model to keep (never stored, or another model's): make one.
+            logger.info("titles without a stored vector; embedding them", extra={"items": len(missing)})
+            refreshed.extend(await self._embed_work(missing, report))
+        return refreshed
 
     async def _embed_work(self, work: Sequence[EmbeddingWork], report: IngestReport) -> list[EmbeddingWork]:
         if not work:
@@ -317,12 +321,15 @@ class IngestionPipeline:
             vectors = np.stack(rows)
         report.seconds["embed"] += time.perf_counter() - started
         started = time.perf_counter()
-        await self.vectors.upsert(
-            [VectorPoint(id=w.id, vector=v, payload=w.payload) for w, v in zip(items, vectors, strict=True)]
-        )
-        report.seconds["vector_upsert"] += time.perf_counter() - started
         async with self._write_lock, self.engine.begin() as conn:
             await catalog.mark_embedded(conn, items, self.embedder.model_id)
+            await catalog.store_vectors(
+                conn,
+                {w.id: (v, w.payload) for w, v in zip(items, vectors, strict=True)},
+                self.embedder.model_id,
+                self.embedder.dimension,
+            )
+        report.seconds["vector_upsert"] += time.perf_counter() - started
         report.counts["embedded"] += len(items)
         report.counts["vectors_written"] += len(items)
         return items

@@ -70,10 +70,11 @@ async def catalog_stats(request: Request) -> CatalogStats:
         titles = await catalog.count_content(conn)
         offer_count = await catalog.count_offers(conn)
         by_platform = await catalog.offers_by_platform(conn)
+        vectors = await catalog.count_vectors(conn, ctx.extras["pipeline"].embedder.model_id)
     return CatalogStats(
         titles=titles,
         offers=offer_count,
         titles_by_platform=by_platform,
-        vectors=await ctx.extras["pipeline"].vectors.count(),
+        vectors=vectors,
         notice=f"{DEMO_NOTICE} {TMDB_ATTRIBUTION}" if _jobs(request).has_demo_data else None,
     )

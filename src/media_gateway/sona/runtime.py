@@ -17,11 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from threadpoolctl import threadpool_limits
 
+from media_gateway.catalog.vectors import catalog_vector_replica
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.embeddings import Embedder, get_embedder
 from media_gateway.core.events import make_event_bus
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import VectorIndex, make_vector_index
+from media_gateway.core.vectors import VectorIndex
 from media_gateway.sona.clients import AuthClient, Onboarding
 from media_gateway.sona.metrics import SonaMetrics
 from media_gateway.sona.repository import artifacts, interactions
@@ -286,7 +287,8 @@ async def sona_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     if ctx.settings.sona.blas_threads:
         threadpool_limits(limits=ctx.settings.sona.blas_threads, user_api="blas")
     embedder = get_embedder(ctx.settings)
-    vectors = make_vector_index(ctx.settings, embedder.dimension)
+    # Its own replica of the catalog's vectors, like each discovery process (catalog.vectors).
+    vectors = catalog_vector_replica(ctx.settings, ctx.engine, embedder, ctx.registry)
     auth = AuthClient(ctx.settings, ctx.http)
     bus = make_event_bus(ctx.settings, ctx.redis)
     consumers: EventConsumers | None = None

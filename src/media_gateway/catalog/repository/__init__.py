@@ -1,6 +1,7 @@
 """Every SQL statement on the `catalog` schema except entity mappings (ingestion.resolution owns those).
 
-Writes come only from ingestion (`writes`); discovery and SONA read through `reads`. Import from this
+Writes come only from ingestion (`writes`, and `vectors` for the vector table); discovery and SONA read
+through `reads` (and their vector replicas through `vectors.vector_changes`). Import from this
 package: it re-exports both sides."""
 
 from media_gateway.catalog.repository.reads import (
@@ -17,6 +18,12 @@ from media_gateway.catalog.repository.reads import (
     platform_title_counts,
     region_offers,
     trending_content,
+)
+from media_gateway.catalog.repository.vectors import (
+    count_vectors,
+    store_vector_payloads,
+    store_vectors,
+    vector_changes,
 )
 from media_gateway.catalog.repository.writes import (
     EmbeddingWork,
@@ -43,6 +50,7 @@ __all__ = [
     "WriteOutcome",
     "count_content",
     "count_offers",
+    "count_vectors",
     "embedding_text",
     "genre_title_counts",
     "get_content",
@@ -60,7 +68,10 @@ __all__ = [
     "replace_platform_offers",
     "stale_embedding_ids",
     "store_quality",
+    "store_vector_payloads",
+    "store_vectors",
     "text_hash",
     "trending_content",
+    "vector_changes",
     "write_content",
 ]

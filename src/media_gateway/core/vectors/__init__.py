@@ -1,4 +1,5 @@
-"""The vector index: one `VectorIndex` interface, implemented in-process by qdrant-edge.
+"""The vector index: one `VectorIndex` interface, implemented in-process by qdrant-edge; a
+`ReplicaVectorIndex` is a read-only one any number of processes can hold, fed from PostgreSQL.
 
 Callers speak `VectorPoint`, `VectorFilter` and `VectorHit` only; no qdrant type leaks out.
 
@@ -26,6 +27,7 @@ from media_gateway.core.vectors.base import (
     VectorPoint,
 )
 from media_gateway.core.vectors.edge import WRITE_BATCH, EdgeVectorIndex, to_qdrant_filter
+from media_gateway.core.vectors.replica import ReplicaVectorIndex, VectorChange, VectorChangeSource
 
 __all__ = [
     "CONTENT_PAYLOAD_INDEXES",
@@ -34,6 +36,9 @@ __all__ = [
     "KeywordMatch",
     "PayloadFieldType",
     "Range",
+    "ReplicaVectorIndex",
+    "VectorChange",
+    "VectorChangeSource",
     "VectorDimensionMismatchError",
     "VectorFilter",
     "VectorHit",

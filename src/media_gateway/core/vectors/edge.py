@@ -41,6 +41,8 @@ _SCHEMA_TYPES: Mapping[PayloadFieldType, qe.PayloadSchemaType] = {
 
 # Points per engine call: small enough that one call holds the GIL for only a few ms.
 WRITE_BATCH = 256
+# Up to this many points are converted on the caller's thread: a thread hop would cost more.
+_INLINE_POINTS = 32
 
 
 def _match_condition(key: str, wanted: KeywordMatch) -> qe.FieldCondition:
@@ -272,7 +274,11 @@ class EdgeVectorIndex:
 
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         # Validate everything before writing anything, so bad input never leaves a partial write.
-        prepared = [self._point(p) for p in points]
+        # Converting a replica's page of vectors takes milliseconds: not on the event loop.
+        if len(points) > _INLINE_POINTS:
+            prepared = await asyncio.to_thread(lambda: [self._point(p) for p in points])
+        else:
+            prepared = [self._point(p) for p in points]
         for start in range(0, len(prepared), WRITE_BATCH):
             batch = prepared[start : start + WRITE_BATCH]
             await self._update(qe.UpdateOperation.upsert_points(batch))

@@ -25,12 +25,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter
 from redis.exceptions import RedisError
 
+from media_gateway.catalog.vectors import catalog_vector_replica
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.embeddings import get_embedder
 from media_gateway.core.events import Event, EventBus, make_event_bus, run_consumer
 from media_gateway.core.redis import redis_key
 from media_gateway.core.settings import Settings
-from media_gateway.core.vectors import make_vector_index
 from media_gateway.discovery.intent import CatalogTitleResolver, IntentParser, normalize_query
 from media_gateway.discovery.search.catalog_feed import TOPICS, CatalogFeed
 from media_gateway.discovery.search.hybrid import HybridSearch
@@ -220,7 +220,9 @@ async def search_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
         raise RuntimeError("search_runtime needs keyword_runtime to run first")
     feed = ctx.extras.get("keyword_feed")
     embedder = get_embedder(ctx.settings)
-    vectors = make_vector_index(ctx.settings, embedder.dimension)
+    # A replica of the catalog's vectors private to this process: any number of discovery
+    # processes run beside ingestion, and queries never leave the process.
+    vectors = catalog_vector_replica(ctx.settings, ctx.engine, embedder, ctx.registry)
     intents = IntentParser(ctx.settings, ctx.redis, ctx.http, ctx.registry, CatalogTitleResolver(ctx.engine))
     bus = make_event_bus(ctx.settings, ctx.redis)
     invalidator: CacheInvalidator | None = None

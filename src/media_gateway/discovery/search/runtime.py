@@ -10,6 +10,7 @@ a group that stops committing expires by the broker's offset retention.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 from media_gateway.core.app import ServiceContext
 from media_gateway.core.events import EventBus, make_event_bus
 from media_gateway.core.events.redis_streams import RedisStreamsEventBus
+from media_gateway.core.process_dirs import claim_private_dir, release_private_dir
 from media_gateway.discovery.search.catalog_feed import GROUP, TOPICS, CatalogFeed
 from media_gateway.discovery.search.keyword import KeywordIndex
 
@@ -89,7 +91,10 @@ async def remove_group(bus: EventBus, redis: aioredis.Redis, group: str) -> None
 async def keyword_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
     """Build the index from the catalog, publish it as `ctx.extras["keyword_index"]`, and keep it
     current from catalog events until shutdown."""
-    index = KeywordIndex(ctx.settings.keyword_index_path)
+    # A directory of its own: discovery processes sharing a data dir (workers, containers on one
+    # volume) would otherwise delete each other's index generations.
+    path = await asyncio.to_thread(claim_private_dir, ctx.settings.keyword_index_path)
+    index = KeywordIndex(path)
     bus = make_event_bus(ctx.settings, ctx.redis)
     group = replica_group()
     feed = CatalogFeed(index, ctx.engine, bus, consumer=consumer_name(), group=group, refresh_sec=REFRESH_SEC)
@@ -108,3 +113,4 @@ async def keyword_runtime(ctx: ServiceContext) -> AsyncIterator[None]:
         await remove_group(bus, ctx.redis, group)
         await bus.aclose()
         await index.aclose()
+        await asyncio.to_thread(release_private_dir, path)
