@@ -418,6 +418,16 @@ async def test_tiers_are_rate_limited_separately(world: World) -> None:
             user = [(await gateway.get("/api/v1/genres", headers=bearer(world.token))) for _ in range(6)]
             assert [u.status_code for u in user] == [200] * 5 + [429]
             assert user[0].headers["ratelimit-limit"] == "5"
+        fresh = settings.model_copy(
+            update={"redis": settings.redis.model_copy(update={"prefix": f"{settings.redis.prefix}-forged"})}
+        )
+        async with serving(create_gateway(fresh)) as url, httpx.AsyncClient(base_url=url) as gateway:
+            # Refused tokens spend the address's budget too, so a flood of them is throttled.
+            forged = [
+                (await gateway.get("/api/v1/sync/watchlist", headers=bearer("forged"))).status_code
+                for _ in range(4)
+            ]
+            assert forged == [401, 401, 401, 429], forged
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -51,7 +51,13 @@ class GatewayRuntime:
         route = route_for(request.url.path)
         if route is None:
             raise ProblemError(404, f"No resource at {request.url.path}")
-        principal = await self._principal(request, route)
+        try:
+            principal = await self._principal(request, route)
+        except ProblemError:
+            # A refused caller still spends its address's budget: a flood of bad tokens is throttled
+            # like any other anonymous traffic.
+            await self.limiter.admit(caller_of(request, self.ctx, None))
+            raise
         decision = await self.limiter.admit(caller_of(request, self.ctx, principal))
         if decision is not None:
             remember_decision(request, decision)
