@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
+from starlette.routing import Route
 
 from media_gateway.gateway.relay import relay_websocket
 from media_gateway.gateway.service import GatewayRuntime, HealthAggregator
@@ -32,6 +33,10 @@ async def live_sync(websocket: WebSocket) -> None:
         await relay_websocket(websocket, gateway.ctx)
 
 
-@proxy_router.api_route("/{path:path}", methods=PROXIED_METHODS, include_in_schema=False)
 async def proxy(request: Request) -> Response:
     return await runtime(request).handle(request)
+
+
+# A plain Starlette route: FastAPI's request handling (dependency solving, body and response models)
+# has nothing to do for a proxy.
+proxy_router.routes.append(Route("/{path:path}", proxy, methods=PROXIED_METHODS, include_in_schema=False))
