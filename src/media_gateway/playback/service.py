@@ -159,9 +159,7 @@ class PlaybackService:
                 ended_at=None,
             )
             await repository.insert_session(conn, session)
-            await repository.save_resume(conn, session)
-            await self._emit(conn, SESSION_STARTED, session)
-            out = await self._session_out(conn, session)
+            out = await self._follow_up(conn, SESSION_STARTED, session)
         self._on_commit()
         self._metrics.sessions_started.inc()
         return out
@@ -215,9 +213,7 @@ class PlaybackService:
                 updated_at=datetime.now(UTC),
             )
             await repository.save_session(conn, session)
-            await repository.save_resume(conn, session)
-            await self._emit(conn, POSITION_UPDATED, session)
-            out = await self._session_out(conn, session)
+            out = await self._follow_up(conn, POSITION_UPDATED, session)
         self._on_commit()
         self._metrics.position_updates.inc()
         return out
@@ -236,9 +232,7 @@ class PlaybackService:
                 current, position_seconds=position, state="ended", updated_at=now, ended_at=now
             )
             await repository.save_session(conn, session)
-            await repository.save_resume(conn, session)
-            await self._emit(conn, SESSION_ENDED, session)
-            out = await self._session_out(conn, session)
+            out = await self._follow_up(conn, SESSION_ENDED, session)
         self._on_commit()
         self._metrics.sessions_ended.inc()
         return out
@@ -304,6 +298,13 @@ class PlaybackService:
         )
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    async def _follow_up(self, conn: AsyncConnection, topic: str, session: SessionRow) -> SessionOut:
+        """What every stored change of a session brings with it, in its transaction: the user's
+        resume point for the title, the event, and the answer."""
+        await repository.save_resume(conn, session)
+        await self._emit(conn, topic, session)
+        return await self._session_out(conn, session)
 
     async def _emit(self, conn: AsyncConnection, topic: str, session: SessionRow) -> None:
         # The payload SONA reads (sona.signals.bus_interaction): user_id and content_id as UUID
