@@ -60,6 +60,29 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
+async def sign_in(
+    base_url: str, email: str, *, params: dict[str, str] | None = None, url: str = "/auth/authorize"
+) -> tuple[str, str]:
+    """Like a browser: opens the sign-in and consent page, signs in and allows.
+    Returns (the page's html, the redirect location)."""
+    async with httpx.AsyncClient(base_url=base_url) as browser:
+        page = await browser.get(url, params=params)
+        assert page.status_code == 200, page.text
+        r = await browser.post(
+            "/auth/authorize",
+            data={
+                "request_id": hidden_field(page.text, "request_id"),
+                "csrf_token": hidden_field(page.text, "csrf_token"),
+                "email": email,
+                "password": PASSWORD,
+                "action": "allow",
+            },
+        )
+    assert r.status_code == 303, r.text
+    location: str = r.headers["location"]
+    return page.text, location
+
+
 @dataclass
 class AuthApi:
     base_url: str
@@ -98,21 +121,7 @@ class AuthApi:
         }
         if scope:
             params["scope"] = scope
-        async with httpx.AsyncClient(base_url=self.base_url) as browser:
-            page = await browser.get("/auth/authorize", params=params)
-            assert page.status_code == 200, page.text
-            r = await browser.post(
-                "/auth/authorize",
-                data={
-                    "request_id": hidden_field(page.text, "request_id"),
-                    "csrf_token": hidden_field(page.text, "csrf_token"),
-                    "email": email,
-                    "password": PASSWORD,
-                    "action": "allow",
-                },
-            )
-        assert r.status_code == 303, r.text
-        location = r.headers["location"]
+        _, location = await sign_in(self.base_url, email, params=params)
         assert location.startswith(REDIRECT_URI + "?")
         query = query_of(location)
         assert query["state"] == state

@@ -19,12 +19,11 @@ from media_gateway.core.settings import Settings
 from media_gateway.mcp.auth import resource_url
 from tests.auth.conftest import (
     ADMIN_TOKEN,
-    PASSWORD,
     AuthApi,
     auth_test_settings,
-    hidden_field,
     pkce_pair,
     query_of,
+    sign_in,
 )
 from tests.conftest import RUN_ID
 from tests.support import free_port, serving
@@ -86,29 +85,12 @@ def authorize_params(client_id: str, challenge: str, **extra: str) -> dict[str, 
     }
 
 
-async def sign_in(base_url: str, params: dict[str, str], email: str) -> tuple[str, str]:
-    """Like a browser: opens the consent page, signs in and allows. (page html, redirect location)."""
-    async with httpx.AsyncClient(base_url=base_url) as browser:
-        page = await browser.get("/auth/authorize", params=params)
-        assert page.status_code == 200, page.text
-        r = await browser.post(
-            "/auth/authorize",
-            data={
-                "request_id": hidden_field(page.text, "request_id"),
-                "csrf_token": hidden_field(page.text, "csrf_token"),
-                "email": email,
-                "password": PASSWORD,
-                "action": "allow",
-            },
-        )
-    assert r.status_code == 303, r.text
-    return page.text, r.headers["location"]
-
-
 async def code_for(dcr: Dcr, client_id: str, email: str, **extra: str) -> tuple[str, str]:
     """(code, verifier) of a completed authorization request."""
     verifier, challenge = pkce_pair()
-    _, location = await sign_in(dcr.api.base_url, authorize_params(client_id, challenge, **extra), email)
+    _, location = await sign_in(
+        dcr.api.base_url, email, params=authorize_params(client_id, challenge, **extra)
+    )
     assert location.startswith(CALLBACK + "?"), location
     return query_of(location)["code"], verifier
 
@@ -167,7 +149,7 @@ async def test_a_public_client_registers_signs_a_user_in_for_the_mcp_endpoint(dc
 
     verifier, challenge = pkce_pair()
     params = authorize_params(client_id, challenge, resource=dcr.mcp_resource, scope="openid profile")
-    page, location = await sign_in(dcr.api.base_url, params, email)
+    page, location = await sign_in(dcr.api.base_url, email, params=params)
     assert "Test Assistant" in page
     assert "third-party application" in page
     assert "127.0.0.1:33418" in page

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from tests.auth.conftest import PASSWORD, REDIRECT_URI, AuthApi, hidden_field
+from tests.auth.conftest import REDIRECT_URI, AuthApi, sign_in
 
 
 async def _browser_signs_in(base_url: str, authorization_url: str, email: str) -> str:
     """The user's browser: follows the authorization URL, fills the sign-in page, lands on the app."""
-    async with httpx.AsyncClient(base_url=base_url) as browser:
-        page = await browser.get(authorization_url)
-        assert page.status_code == 200, page.text
-        r = await browser.post(
-            "/auth/authorize",
-            data={
-                "request_id": hidden_field(page.text, "request_id"),
-                "csrf_token": hidden_field(page.text, "csrf_token"),
-                "email": email,
-                "password": PASSWORD,
-                "action": "allow",
-            },
-        )
-    assert r.status_code == 303
-    location: str = r.headers["location"]
+    _, location = await sign_in(base_url, email, url=authorization_url)
     return location
 
 
