@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -25,55 +23,20 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loadgen import LoadResult, LoadSpec, http_request, run_load
+from bench.sync_mutations import ADMIN_DSN, REDIS_URL, ServiceProcess
 from tests.fakes.token_issuer import TestTokenIssuer
-from tests.support import free_port
 
 from media_gateway.core.migrations import run_migrations
 from media_gateway.core.settings import Settings
 
-ADMIN_DSN = os.environ.get("MG_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("MG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 USERS = 8
 DEVICES_PER_USER = 2
 WATCHLIST = 20
 RATES = [100.0, 300.0]
-
-
-class ServiceProcess:
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name = name
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def __aenter__(self) -> ServiceProcess:
-        command = [sys.executable, "-m", "media_gateway.cli", "serve", self.name, "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=self.env, stdout=sys.stderr)  # noqa: ASYNC220
-        async with httpx.AsyncClient(base_url=self.base) as http:
-            for _ in range(600):
-                try:
-                    if (await http.get("/health/live")).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start")
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-    def cpu_seconds(self) -> float:
-        assert self.process is not None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
 
 
 async def _run(port: int, requests: list[list[bytes]], rate: float | None, duration: float) -> LoadResult:
@@ -112,21 +75,15 @@ async def main() -> None:
     try:
         await run_migrations(settings, ["sync"])
         with TestTokenIssuer() as issuer:
-            auth = issuer.auth_settings()
-            env = os.environ | {
-                "MG_DATABASE_URL": settings.effective_database_url,
-                "MG_REDIS_URL": settings.effective_redis_url,
-                "MG_REDIS__PREFIX": settings.redis.prefix,
-                "MG_AUTH__ISSUER": auth["issuer"],
-                "MG_AUTH__AUDIENCE": auth["audience"],
-                "MG_AUTH__JWKS_URL": auth["jwks_url"],
-                "MG_LOG_LEVEL": "WARNING",
-                # Far above the load, so every request is counted and none refused.
-                "MG_GATEWAY__RATE_LIMIT_USER_PER_MIN": "1000000",
-            }
-            async with ServiceProcess("sync", env) as sync:
-                gateway_env = env | {"MG_SERVICE_URLS__SYNC": sync.base}
-                async with ServiceProcess("gateway", gateway_env) as gateway:
+            async with ServiceProcess(settings, issuer) as sync:
+                gateway_env = {
+                    "MG_SERVICE_URLS__SYNC": sync.base,
+                    # Far above the load, so every request is counted and none refused.
+                    "MG_GATEWAY__RATE_LIMIT_USER_PER_MIN": "1000000",
+                }
+                async with ServiceProcess(
+                    settings, issuer, service="gateway", extra_env=gateway_env
+                ) as gateway:
                     users = [uuid.uuid4() for _ in range(USERS)]
                     tokens = {u: issuer.mint(u) for u in users}
                     async with httpx.AsyncClient(base_url=sync.base) as http:

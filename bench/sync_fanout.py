@@ -40,7 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sync_mutations import ADMIN_DSN, REDIS_URL, SyncProcess
+from bench.sync_mutations import ADMIN_DSN, REDIS_URL, ServiceProcess
 from tests.fakes.token_issuer import TestTokenIssuer
 
 from media_gateway.core.migrations import run_migrations
@@ -167,7 +167,7 @@ async def main() -> None:
     try:
         await run_migrations(settings, ["sync"])
         with TestTokenIssuer() as issuer:
-            async with SyncProcess(settings, issuer) as one, SyncProcess(settings, issuer) as two:
+            async with ServiceProcess(settings, issuer) as one, ServiceProcess(settings, issuer) as two:
                 token = issuer.mint(uuid.uuid4())
                 headers = {"Authorization": f"Bearer {token}", "X-Device-ID": "writer"}
                 async with httpx.AsyncClient(base_url=one.base, headers=headers, timeout=30) as writer:

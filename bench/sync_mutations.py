@@ -69,10 +69,20 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-class SyncProcess:
+class ServiceProcess:
+    """`media-gateway serve <service>` in a subprocess on the bench's database, Redis and test issuer."""
+
     def __init__(
-        self, settings: Settings, issuer: TestTokenIssuer, workers: int = 1, **sync_env: str
+        self,
+        settings: Settings,
+        issuer: TestTokenIssuer,
+        workers: int = 1,
+        *,
+        service: str = "sync",
+        extra_env: dict[str, str] | None = None,
+        **sync_env: str,
     ) -> None:
+        self.service = service
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         auth = issuer.auth_settings()
@@ -90,11 +100,12 @@ class SyncProcess:
                 "MG_WORKERS": str(workers),
             }
             | {f"MG_SYNC__{k.upper()}": v for k, v in sync_env.items()}
+            | (extra_env or {})
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    async def __aenter__(self) -> SyncProcess:
-        command = [sys.executable, "-m", "media_gateway.cli", "serve", "sync", "--port", str(self.port)]
+    async def __aenter__(self) -> ServiceProcess:
+        command = [sys.executable, "-m", "media_gateway.cli", "serve", self.service, "--port", str(self.port)]
         self.process = subprocess.Popen(command, env=self.env, stdout=sys.stderr)  # noqa: ASYNC220
         async with httpx.AsyncClient(base_url=self.base) as http:
             for _ in range(600):
@@ -104,7 +115,7 @@ class SyncProcess:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        raise RuntimeError("sync did not start")
+        raise RuntimeError(f"{self.service} did not start")
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None
@@ -190,7 +201,7 @@ def _machine_busy_sec() -> float:
 
 
 async def _run(
-    sync: SyncProcess, requests: list[list[bytes]], rate: float | None, duration: float
+    sync: ServiceProcess, requests: list[list[bytes]], rate: float | None, duration: float
 ) -> LoadResult:
     spec = LoadSpec("127.0.0.1", sync.port, requests, duration_sec=duration, rate_per_sec=rate, processes=1)
     return await asyncio.to_thread(run_load, spec)
@@ -217,7 +228,7 @@ async def _mutations(
     users = [uuid.uuid4() for _ in range(DEVICES // DEVICES_PER_USER)]
     requests = [_device_requests(issuer, users, i) for i in range(DEVICES)]
     out: dict[str, Any] = {"workers": workers}
-    async with SyncProcess(settings, issuer, workers=workers, **sync_env) as sync:
+    async with ServiceProcess(settings, issuer, workers=workers, **sync_env) as sync:
         # Warm up first (JWKS fetch, pools, prepared statements), outside the counters.
         await _run(sync, requests, None, 1.0)
         await _vacuum(database)
@@ -245,7 +256,7 @@ async def _mutations(
 
 
 async def _watchlist_fetch(settings: Settings, issuer: TestTokenIssuer) -> dict[str, Any]:
-    async with SyncProcess(settings, issuer) as sync:
+    async with ServiceProcess(settings, issuer) as sync:
         user, empty = uuid.uuid4(), uuid.uuid4()
         headers = {"Authorization": f"Bearer {issuer.mint(user)}"}
         empty_headers = {"Authorization": f"Bearer {issuer.mint(empty)}"}
@@ -288,7 +299,7 @@ async def main() -> None:
     try:
         await run_migrations(settings, ["sync"])
         with TestTokenIssuer() as issuer:
-            async with SyncProcess(settings, issuer) as sync:
+            async with ServiceProcess(settings, issuer) as sync:
                 live_requests = [[http_request("GET", "/health/live")]] * DEVICES
                 await _run(sync, live_requests, None, 1.0)
                 cpu_before = sync.cpu_seconds()
