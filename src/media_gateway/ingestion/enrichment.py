@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from media_gateway.catalog import repository as catalog
 from media_gateway.core.events import Event
-from media_gateway.ingestion import repository
+from media_gateway.core.events import outbox as outbox_sql
+from media_gateway.ingestion.models import outbox
 from media_gateway.ingestion.pipeline import TOPIC_ENRICHED, IngestionPipeline, IngestReport
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,9 @@ class EnrichmentJob:
             report.counts["failed"] = len(failed)
             if done:
                 async with self.pipeline.engine.begin() as conn:
-                    await repository.add_to_outbox(
+                    await outbox_sql.add_to_outbox(
                         conn,
+                        outbox,
                         [
                             (
                                 TOPIC_ENRICHED,

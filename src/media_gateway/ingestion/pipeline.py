@@ -23,8 +23,9 @@ from media_gateway.catalog.repository import EmbeddingWork, WriteOutcome
 from media_gateway.catalog.schemas import NormalizedContent, NormalizeResult
 from media_gateway.core.embeddings import Embedder
 from media_gateway.core.events import Event, EventBus
+from media_gateway.core.events import outbox as outbox_sql
 from media_gateway.core.settings import Settings
-from media_gateway.ingestion import repository
+from media_gateway.ingestion.models import outbox
 from media_gateway.ingestion.normalizers import get_normalizer
 from media_gateway.ingestion.resolution import EntityResolver
 from media_gateway.ingestion.schemas import RawBatch
@@ -200,7 +201,7 @@ class IngestionPipeline:
                 if outcome is not WriteOutcome.UNCHANGED or availability.changed:
                     to_refresh[entity_id] = None
                 events.extend(self._events_for(entity_id, item, outcome, availability))
-            await repository.add_to_outbox(conn, events)
+            await outbox_sql.add_to_outbox(conn, outbox, events)
         await self.resolver.cache_after_commit(cache_updates)
         return list(to_refresh)
 
@@ -251,11 +252,11 @@ class IngestionPipeline:
         sent = 0
         while True:
             async with self.engine.begin() as conn:
-                pending = await repository.take_outbox(conn, batch_size)
+                pending = await outbox_sql.take_outbox(conn, outbox, batch_size)
                 if not pending:
                     return sent
                 await self.bus.publish_many([(topic, event) for _, topic, event in pending])
-                await repository.delete_from_outbox(conn, [seq for seq, _, _ in pending])
+                await outbox_sql.delete_from_outbox(conn, outbox, [seq for seq, _, _ in pending])
             sent += len(pending)
 
     async def embed_entities(

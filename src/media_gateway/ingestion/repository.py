@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from media_gateway.core.events import Event
-from media_gateway.ingestion.models import jobs, outbox
+from media_gateway.ingestion.models import jobs
 
 
 async def create_job(conn: AsyncConnection, kind: str, source: str | None) -> uuid.UUID:
@@ -84,27 +82,3 @@ async def active_job(conn: AsyncConnection, kind: str, source: str | None) -> di
         )
     ).one_or_none()
     return dict(row._mapping) if row else None
-
-
-async def add_to_outbox(conn: AsyncConnection, items: Sequence[tuple[str, Event]]) -> None:
-    if items:
-        await conn.execute(
-            insert(outbox),
-            [{"topic": topic, "event": event.model_dump(mode="json")} for topic, event in items],
-        )
-
-
-async def take_outbox(conn: AsyncConnection, limit: int) -> list[tuple[int, str, Event]]:
-    """The oldest pending events, locked so that two relays never send the same one concurrently."""
-    rows = await conn.execute(
-        select(outbox.c.seq, outbox.c.topic, outbox.c.event)
-        .order_by(outbox.c.seq)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(r.seq, r.topic, Event.model_validate(r.event)) for r in rows]
-
-
-async def delete_from_outbox(conn: AsyncConnection, seqs: Sequence[int]) -> None:
-    if seqs:
-        await conn.execute(delete(outbox).where(outbox.c.seq.in_(list(seqs))))
