@@ -107,8 +107,11 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the wait ends, and this loop then never stops (seen: a shutdown hung on it).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_sec)
+                async with asyncio.timeout(self.interval_sec):
+                    await self._wake.wait()
                 # Under load many commits wake the relay; gathering them costs a little latency on
                 # the bus and saves a relay transaction per commit.
                 await asyncio.sleep(_COALESCE_SEC)
